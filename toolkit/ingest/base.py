@@ -1,0 +1,253 @@
+"""What every format reader shares: the staging tables, record identity and the merge.
+
+A reader fills temporary *stage* tables (``stage_events``, ``stage_traces``,
+``stage_annotations``, ``stage_rejects``); :func:`merge_stage` moves them into the canonical
+tables, skipping records already there. ``toolkit.ingest`` wraps both in one transaction per file,
+so a file is loaded whole or not at all.
+
+Record identity (what makes ingest idempotent):
+
+* an **event** is ``(trace_id, source, event_id, occurrence)``, where ``occurrence`` counts the
+  records with the same ``(trace_id, source, event_id)`` before it in the same file. CloudEvents
+  identifies an event by ``source`` + ``id``; the occurrence keeps a redelivery that the file
+  records twice (the duplicates analysis finds it), while the same records arriving again, in
+  the same or another file, add nothing.
+* an **annotation** is ``(trace_id, mode, annotator, evidence)``.
+* a **trace** is its ``trace_id``; a later file fills in ``system``/``task``/``outcome`` left empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Format:
+    """A trace format: its name, how to recognise it from the first bytes, how to read it."""
+
+    name: str
+    sniff: Callable[[bytes], bool]
+    read: Callable[[duckdb.DuckDBPyConnection, Path], None]
+
+
+STAGE_COLUMNS: dict[str, dict[str, str]] = {
+    "events": {
+        "trace_id": "VARCHAR",
+        "event_id": "VARCHAR",
+        "parent_id": "VARCHAR",
+        "type": "VARCHAR",
+        "source": "VARCHAR",
+        "target": "VARCHAR",
+        "ts": "TIMESTAMPTZ",
+        "end_ts": "TIMESTAMPTZ",
+        "status": "VARCHAR",
+        "idempotency_key": "VARCHAR",
+        "correlation_id": "VARCHAR",
+        "content": "VARCHAR",
+        "attrs": "JSON",
+        "seq": "BIGINT",
+        "origin": "VARCHAR",
+        "ord": "BIGINT",  # order of the record in its file: occurrence and default seq follow it
+    },
+    "traces": {
+        "trace_id": "VARCHAR",
+        "system": "VARCHAR",
+        "task": "VARCHAR",
+        "outcome": "VARCHAR",
+        "attrs": "JSON",
+    },
+    "annotations": {
+        "trace_id": "VARCHAR",
+        "mode": "VARCHAR",
+        "annotator": "VARCHAR",
+        "confidence": "DOUBLE",
+        "evidence": "JSON",
+        "origin": "VARCHAR",
+    },
+    "rejects": {"origin": "VARCHAR", "reason": "VARCHAR", "record": "VARCHAR"},
+}
+_JSON_COLUMNS = {"attrs", "evidence"}
+
+
+def create_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or empty) the temporary stage tables."""
+    for table, columns in STAGE_COLUMNS.items():
+        cols = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stage_{table} ({cols})")
+
+
+def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the stage tables and the raw records."""
+    for table in (*STAGE_COLUMNS, "raw"):
+        con.execute(f"DROP TABLE IF EXISTS stage_{table}")
+    con.execute("DROP TABLE IF EXISTS raw_records")
+
+
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in _JSON_COLUMNS:
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def stage_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append Python rows (dicts keyed by column name) to ``stage_<table>``.
+
+    Missing keys are NULL; ``attrs``/``evidence`` may be any JSON-serialisable value; ``ts`` and
+    ``end_ts`` may be ``datetime`` or ISO 8601 strings. For events, ``ord`` defaults to the row's
+    position. Returns the number of rows staged.
+    """
+    columns = STAGE_COLUMNS[table]
+    rows = list(rows)
+    if not rows:
+        return 0
+    data: dict[str, list[Any]] = {c: [] for c in columns}
+    for i, row in enumerate(rows):
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise KeyError(f"stage_{table} has no column(s) {sorted(unknown)}")
+        for c in columns:
+            data[c].append(_cell(c, row.get(c)))
+        if table == "events" and data["ord"][-1] is None:
+            data["ord"][-1] = i
+    arrow_types = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+    arrays = {c: pa.array(v, type=arrow_types.get(columns[c], pa.string())) for c, v in data.items()}
+    con.register("_stage_rows", pa.table(arrays))
+    try:
+        con.execute(f"INSERT INTO stage_{table} BY NAME SELECT * FROM _stage_rows")
+    finally:
+        con.unregister("_stage_rows")
+    return len(rows)
+
+
+def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str | None) -> None:
+    """Stage one rejected record."""
+    stage_rows(con, "rejects", [{"origin": origin, "reason": reason, "record": record}])
+
+
+def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line number.
+
+    Blank lines stay (readers skip them); a trailing CR stays (JSON treats it as white space). A file that is
+    not valid UTF-8 is split in Python instead, and the lines that do not decode are rejected.
+    """
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE raw_records AS
+            SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
+            FROM (SELECT string_split(content, chr(10)) AS s FROM read_text($path))
+            """,
+            {"path": str(path)},
+        )
+    except duckdb.InvalidInputException:
+        _stage_lines_in_python(con, path)
+
+
+def _stage_lines_in_python(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    ords, raws = [], []
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, start=1):
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                reject(con, f"{path}:{n}", f"not valid UTF-8 ({e.reason} at byte {e.start})",
+                       line.decode("utf-8", errors="replace"))
+                continue
+            ords.append(n)
+            raws.append(text)
+    table = pa.table({"ord": pa.array(ords, pa.int64()), "raw": raws})
+    con.register("_raw_lines", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_lines")
+    finally:
+        con.unregister("_raw_lines")
+
+
+def stage_json_items(con: duckdb.DuckDBPyConnection, path: Path, json_path: str = "$[*]") -> bool:
+    """Read the items of one JSON document into ``raw_records(ord, raw)``.
+
+    ``ord`` is the 1-based position of the item (origins read ``path#ord``). When the file is not
+    valid JSON the whole file is rejected and ``False`` is returned.
+    """
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE raw_records AS
+            SELECT n AS ord, raw::VARCHAR AS raw FROM (
+                SELECT unnest(items) AS raw, generate_subscripts(items, 1) AS n
+                FROM (SELECT json_extract($text::JSON, $json_path) AS items)
+            )
+            """,
+            {"text": text, "json_path": json_path},
+        )
+    except duckdb.InvalidInputException as e:
+        reject(con, f"{path}#0", f"file is not valid JSON: {str(e).splitlines()[0][:200]}", text[:10000])
+        return False
+    return True
+
+
+def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) -> tuple[int, int]:
+    """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
+
+    Records whose identity is already in the database are skipped (see the module docstring).
+    """
+    added = con.execute("""
+        INSERT INTO events BY NAME
+        SELECT * EXCLUDE (ord) FROM (
+            SELECT s.* EXCLUDE (seq), coalesce(s.seq, s.ord) AS seq,
+                   md5(concat_ws(chr(31), trace_id, coalesce(source, ''), event_id,
+                       (row_number() OVER (PARTITION BY trace_id, source, event_id ORDER BY ord) - 1)::VARCHAR
+                   )) AS record_key
+            FROM stage_events s
+        ) n
+        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_key = n.record_key)
+    """).fetchall()[0][0]
+    con.execute("""
+        INSERT INTO traces BY NAME
+        SELECT trace_id, any_value(system) AS system, any_value(task) AS task,
+               any_value(outcome) AS outcome, any_value(attrs) AS attrs
+        FROM (SELECT * FROM stage_traces
+              UNION ALL BY NAME SELECT DISTINCT trace_id FROM stage_events)
+        GROUP BY trace_id
+        ON CONFLICT (trace_id) DO UPDATE SET
+            system = coalesce(traces.system, excluded.system),
+            task = coalesce(traces.task, excluded.task),
+            outcome = coalesce(traces.outcome, excluded.outcome),
+            attrs = coalesce(traces.attrs, excluded.attrs)
+    """)
+    merge_annotations(con)
+    rejected = con.execute(
+        "INSERT INTO rejects SELECT origin, reason, record, $h FROM stage_rejects", {"h": file_hash}
+    ).fetchall()[0][0]
+    return int(added), int(rejected)
+
+
+def merge_annotations(con: duckdb.DuckDBPyConnection) -> int:
+    """Move ``stage_annotations`` into ``annotations``, skipping ones already there."""
+    added = con.execute("""
+        INSERT INTO annotations BY NAME
+        SELECT * FROM (
+            SELECT DISTINCT s.*, md5(concat_ws(chr(31), trace_id, mode, annotator,
+                                               coalesce(evidence::VARCHAR, ''))) AS record_key
+            FROM stage_annotations s
+        ) n
+        WHERE NOT EXISTS (SELECT 1 FROM annotations a WHERE a.record_key = n.record_key)
+    """).fetchall()[0][0]
+    con.execute("DELETE FROM stage_annotations")
+    return int(added)

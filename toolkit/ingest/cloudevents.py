@@ -1,0 +1,191 @@
+"""CloudEvents 1.0, JSON structured mode: one event per line (JSONL) or a JSON array (batch).
+
+The native format of the toolkit. The conversion runs inside DuckDB: the file is read once,
+split into lines (or array items), parsed once per record, validated and mapped in SQL.
+
+Mapping (CloudEvents attribute -> ``events`` column):
+
+===================  ==================================================================
+``id``               ``event_id`` (required, non-empty string)
+``source``           ``source`` (required, non-empty string)
+``type``             ``type`` (required, non-empty string)
+``specversion``      checked (must be ``"1.0"``), not stored
+``time``             ``ts`` (RFC 3339; optional)
+``data``             ``content``: the string itself, or the JSON text of structured data
+``traceid``          ``trace_id``; absent: ``correlationid``, else ``source``
+``causationid``      ``parent_id`` (the event this one reacts to)
+``correlationid``    ``correlation_id``
+``idempotencykey``   ``idempotency_key``
+``target``           ``target`` (the addressee)
+``status``           ``status``
+``endtime``          ``end_ts`` (RFC 3339; for events with a duration)
+``system``           ``traces.system`` (first value seen in the trace)
+``task``             ``traces.task``
+everything else      ``attrs`` (``subject``, ``datacontenttype``, ``data_base64``, other
+                     extensions such as ``timeoutms``, ``deliverycount``, ``sequence``)
+===================  ==================================================================
+
+Dropped: ``specversion`` (always 1.0) and attributes whose value is ``null`` (CloudEvents
+treats a null optional attribute as absent).
+
+A record is rejected, with the reason, when it is not JSON, not an object, lacks a required
+attribute or has it empty or of the wrong type, has another ``specversion``, a ``time`` or
+``endtime`` that is not RFC 3339, an empty ``subject``/``dataschema``, a ``datacontenttype``
+that is not a media type, both ``data`` and ``data_base64``, an extension name that is not
+lowercase alphanumeric, or an extension value that is not a string, integer or boolean.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from toolkit.ingest.base import Format, stage_file_lines, stage_json_items
+
+# Attributes with a column of their own (removed from attrs).
+_MAPPED = (
+    "specversion id source type time data traceid causationid correlationid idempotencykey "
+    "target status endtime system task"
+).split()
+# Attributes read from each record: the mapped ones and the optional core ones we validate.
+_FIELDS = [*_MAPPED, "datacontenttype", "dataschema", "subject", "data_base64"]
+_STRUCTURE = "{" + ",".join(f'"{k}":"JSON"' for k in _FIELDS) + "}"
+_REMOVE_MAPPED = "{" + ",".join(f'"{k}":null' for k in _MAPPED) + "}"
+_RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+# attrs as DuckDB serialises it: a flat object of lowercase alphanumeric names (or data_base64)
+# whose values are strings, integers or booleans. Anything else takes the slow path below.
+_NAME = r'"([a-z0-9]+|data_base64)"'
+_VALUE = r'("([^"\\]|\\.)*"|-?\d+|true|false)'
+_FLAT_ATTRS = rf"\{{({_NAME}:{_VALUE}(,{_NAME}:{_VALUE})*)?\}}"
+
+
+def _kind(name: str) -> str:
+    """The JSON kind of attribute ``name``: absent, string, integer, number, boolean, object, array."""
+    f = f"f_{name}"
+    return f"""CASE WHEN {f} IS NULL OR {f} = 'null' THEN 'absent'
+        WHEN left({f}, 1) = '"' THEN 'string' WHEN left({f}, 1) = '{{' THEN 'object'
+        WHEN left({f}, 1) = '[' THEN 'array' WHEN {f} IN ('true', 'false') THEN 'boolean'
+        WHEN regexp_full_match({f}, '-?\\d+') THEN 'integer' ELSE 'number' END"""
+
+
+def _value(name: str) -> str:
+    """The text of attribute ``name``; JSON strings are unescaped (cheaply when nothing is escaped)."""
+    f = f"f_{name}"
+    return f"""CASE WHEN left({f}, 1) <> '"' THEN nullif({f}, 'null')
+        WHEN contains({f}, '\\') THEN {f}->>'$' ELSE {f}[2:-2] END"""
+
+
+def _required(name: str) -> str:
+    return f"""
+        WHEN k_{name} = 'absent' THEN 'missing required attribute: {name}'
+        WHEN k_{name} <> 'string' THEN '{name} must be a string, not ' || k_{name}
+        WHEN {name} = '' THEN '{name} must not be empty'"""
+
+
+def _timestamp(name: str) -> str:
+    return f"""
+        WHEN k_{name} NOT IN ('string', 'absent') THEN '{name} must be an RFC 3339 string, not ' || k_{name}
+        WHEN {name} IS NOT NULL AND NOT regexp_full_match({name}, '{_RFC3339}')
+            THEN '{name} is not an RFC 3339 timestamp: ' || {name}"""
+
+
+_REASON = f"""CASE
+        WHEN r IS NULL AND try_cast(raw AS JSON) IS NULL THEN 'not valid JSON'
+        WHEN r IS NULL THEN 'not a JSON object but ' || lower(json_type(raw::JSON))
+        {_required("specversion")}
+        WHEN specversion <> '1.0' THEN 'unsupported specversion ' || specversion || ' (expected 1.0)'
+        {_required("id")}
+        {_required("source")}
+        {_required("type")}
+        {_timestamp("time")}
+        {_timestamp("endtime")}
+        WHEN datacontenttype IS NOT NULL
+             AND NOT regexp_full_match(datacontenttype, '[^/\\s;]+/[^/\\s;]+(\\s*;.*)?')
+            THEN 'datacontenttype is not a media type: "' || datacontenttype || '"'
+        WHEN dataschema = '' THEN 'dataschema must not be empty'
+        WHEN subject = '' THEN 'subject must not be empty'
+        WHEN k_data <> 'absent' AND k_data_base64 <> 'absent' THEN 'both data and data_base64 present'
+        WHEN attrs IS NOT NULL AND NOT regexp_full_match(attrs::VARCHAR, '{_FLAT_ATTRS}') THEN (
+            SELECT CASE WHEN NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
+                THEN 'extension attribute name is not lowercase alphanumeric: ' || k
+                ELSE 'extension attribute ' || k || ' must be a string, integer or boolean' END
+            FROM (SELECT unnest(json_keys(attrs)) AS k) keys
+            WHERE NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
+               OR json_type(attrs, '/' || replace(replace(k, '~', '~0'), '/', '~1'))
+                  NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'BOOLEAN')
+            LIMIT 1)
+    END"""
+
+
+def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Stage the CloudEvents in ``path`` (JSONL or a JSON array) for ``toolkit.ingest``."""
+    head = path.read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        if not stage_json_items(con, path):
+            return
+        stage_cloudevents(con, f"{path}#")
+    else:
+        stage_file_lines(con, path)
+        stage_cloudevents(con, f"{path}:")
+
+
+def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> None:
+    """Validate and map the records in the temp table ``raw_records(ord, raw)``.
+
+    Each record is parsed once; its origin is ``origin_prefix`` followed by its ``ord``.
+    """
+    fragments = ", ".join(f"r.{k}::VARCHAR AS f_{k}" for k in _FIELDS)
+    kinds = ", ".join(f"{_kind(k)} AS k_{k}" for k in _FIELDS)
+    values = ", ".join(f"{_value(k)} AS {k}" for k in _FIELDS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE ce_checked AS
+        SELECT ord, attrs, k_data, f_data, {", ".join(_MAPPED)}, {_REASON} AS reason FROM (
+            SELECT *, {kinds}, {values} FROM (
+                SELECT ord, raw, r, {fragments},
+                       CASE WHEN r IS NOT NULL THEN
+                            nullif(json_merge_patch('{{}}', raw, '{_REMOVE_MAPPED}'), '{{}}') END AS attrs
+                FROM (SELECT ord, raw,
+                             CASE WHEN ltrim(raw) LIKE '{{%' THEN try(json_transform(raw, '{_STRUCTURE}')) END AS r
+                      FROM raw_records WHERE raw <> '' AND (length(raw) > 8 OR trim(raw, ' \t\r') <> ''))
+            )
+        )
+    """)
+    con.execute(
+        "INSERT INTO stage_rejects SELECT $p || ord, reason, raw "
+        "FROM ce_checked JOIN raw_records USING (ord) WHERE reason IS NOT NULL",
+        {"p": origin_prefix},
+    )
+    con.execute(
+        """
+        INSERT INTO stage_events BY NAME
+        SELECT coalesce(traceid, correlationid, source) AS trace_id, id AS event_id,
+               causationid AS parent_id, type, source, target,
+               upper(time)::TIMESTAMPTZ AS ts, upper(endtime)::TIMESTAMPTZ AS end_ts, status,
+               idempotencykey AS idempotency_key, correlationid AS correlation_id,
+               CASE k_data WHEN 'absent' THEN NULL WHEN 'string' THEN data ELSE f_data END AS content,
+               attrs, ord, ord AS seq, $p || ord AS origin
+        FROM ce_checked WHERE reason IS NULL
+        """,
+        {"p": origin_prefix},
+    )
+    con.execute("""
+        INSERT INTO stage_traces BY NAME
+        SELECT coalesce(traceid, correlationid, source) AS trace_id,
+               any_value(system) AS system, any_value(task) AS task
+        FROM ce_checked WHERE reason IS NULL AND (system IS NOT NULL OR task IS NOT NULL)
+        GROUP BY ALL
+    """)
+    con.execute("DROP TABLE ce_checked")
+
+
+_SNIFF = re.compile(rb'"specversion"\s*:')
+
+
+def sniff(head: bytes) -> bool:
+    """CloudEvents: JSON records carrying a ``specversion`` attribute."""
+    return bool(_SNIFF.search(head)) and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+
+FORMAT = Format(name="cloudevents", sniff=sniff, read=read)

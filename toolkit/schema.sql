@@ -1,0 +1,58 @@
+-- The canonical schema: the one place the tables are defined (see DESIGN.md).
+-- Every statement is safe to run again on an existing database.
+
+-- One row is one event record as the system recorded it. Spans are events with a duration.
+CREATE TABLE IF NOT EXISTS events (
+    trace_id        VARCHAR NOT NULL,  -- the run / task / conversation
+    event_id        VARCHAR NOT NULL,  -- the event's id within its source (repeats = redeliveries)
+    parent_id       VARCHAR,           -- causation: the event this one reacts to
+    type            VARCHAR NOT NULL,
+    source          VARCHAR,           -- emitter or handler (agent, service)
+    target          VARCHAR,           -- addressee
+    ts              TIMESTAMPTZ,       -- when it happened (span start)
+    end_ts          TIMESTAMPTZ,       -- span end, for events with a duration
+    status          VARCHAR,           -- ok / error / timeout / ... as recorded
+    idempotency_key VARCHAR,
+    correlation_id  VARCHAR,
+    content         VARCHAR,           -- text payload (message, prompt, output)
+    attrs           JSON,              -- everything else the format carried
+    seq             BIGINT,            -- order in the trace as the source wrote it: the step index for
+                                       -- chat logs, else the record's position in its file
+    origin          VARCHAR NOT NULL,  -- file:line (or file#item) the record came from
+    record_key      VARCHAR NOT NULL   -- identity of the record, for idempotent ingest
+);
+
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id VARCHAR PRIMARY KEY,
+    system   VARCHAR,                  -- the multi-agent system / framework / service
+    task     VARCHAR,                  -- what the run was asked to do
+    outcome  VARCHAR,                  -- success / failure / ... when the source says
+    attrs    JSON
+);
+
+CREATE TABLE IF NOT EXISTS annotations (
+    trace_id   VARCHAR NOT NULL,
+    mode       VARCHAR NOT NULL,       -- FM-1.1 ... FM-3.3, or another label kind (e.g. attribution)
+    annotator  VARCHAR NOT NULL,       -- human:<n>, rules, mast-llm, a judge's name
+    confidence DOUBLE,
+    evidence   JSON,                   -- {"event_ids": [...], "reason": "..."} and more
+    origin     VARCHAR,
+    record_key VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rejects (
+    origin    VARCHAR NOT NULL,        -- file:line (or file#item)
+    reason    VARCHAR NOT NULL,
+    record    VARCHAR,                 -- the raw text of the record
+    file_hash VARCHAR                  -- the ingest it belongs to
+);
+
+CREATE TABLE IF NOT EXISTS ingests (
+    file_hash   VARCHAR PRIMARY KEY,   -- sha256 of the file's bytes
+    path        VARCHAR NOT NULL,
+    format      VARCHAR NOT NULL,
+    rows        BIGINT NOT NULL,       -- events added
+    rejected    BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    seconds     DOUBLE
+);
