@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -13,15 +12,15 @@ import pandas as pd
 
 Tracer = Callable[[str, dict[str, Any]], None]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 def schema_sql() -> str:
     """Return the DDL of the canonical schema (``toolkit/schema.sql``)."""
     return resources.files("toolkit").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-def connect(path: str | Path | None = None, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | Path | None = None, *, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the canonical schema applied.
 
     Args:
@@ -63,6 +62,4 @@ def query(
 
 def quote_identifier(name: str) -> str:
     """Quote a table or column name for SQL; the one place identifiers enter SQL text."""
-    if not _IDENTIFIER.match(name):
-        return '"' + name.replace('"', '""') + '"'
-    return name
+    return '"' + name.replace('"', '""') + '"'

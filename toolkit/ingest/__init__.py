@@ -19,13 +19,35 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
-from toolkit.ingest import cloudevents, parquet
+from toolkit.ingest import (
+    agentrx,
+    atif,
+    cloudevents,
+    jaeger,
+    langfuse,
+    mast,
+    parquet,
+    tau_bench,
+    who_and_when,
+    zipkin,
+)
 from toolkit.ingest.base import Format, create_stage, drop_stage, merge_stage
 from toolkit.ingest.parquet import export_parquet
 
 # Detection order: the first format whose sniff accepts the head of the file wins, so more
 # specific formats come before more general ones.
-FORMATS: list[Format] = [parquet.FORMAT, cloudevents.FORMAT]
+FORMATS: list[Format] = [
+    parquet.FORMAT,
+    mast.FORMAT,
+    who_and_when.FORMAT,
+    agentrx.FORMAT,
+    tau_bench.FORMAT,
+    atif.FORMAT,
+    langfuse.FORMAT,
+    jaeger.FORMAT,
+    zipkin.FORMAT,
+    cloudevents.FORMAT,
+]
 
 _HEAD_BYTES = 65536
 RESULT_COLUMNS = ["path", "format", "status", "rows", "rejected", "seconds"]
@@ -78,7 +100,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: str | Path, format: str | None = None) -> dict:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, path: str | Path, format: str | None = None
+) -> dict:
     """Load one file atomically; return its row of :func:`ingest`'s result.
 
     Raises:
@@ -96,21 +120,35 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | Path, format: str | 
     row = {"path": str(path), "format": name, "status": "skipped", "rows": 0, "rejected": 0}
     if con.execute("SELECT 1 FROM ingests WHERE file_hash = $h", {"h": file_hash}).fetchall():
         return row | {"seconds": time.perf_counter() - started}
+    # The reader only fills temporary stage tables; the canonical tables change in one
+    # transaction below, so a failure anywhere leaves no half-loaded file behind.
+    create_stage(con)
+    try:
+        known[name].read(con, path)
+    except BaseException:
+        drop_stage(con)
+        raise
     con.execute("BEGIN TRANSACTION")
     try:
-        create_stage(con)
-        known[name].read(con, path)
         added, rejected = merge_stage(con, file_hash)
         seconds = time.perf_counter() - started
         con.execute(
             "INSERT INTO ingests VALUES ($h, $path, $fmt, $rows, $rej, now(), $s)",
-            {"h": file_hash, "path": str(path), "fmt": name, "rows": added, "rej": rejected, "s": seconds},
+            {
+                "h": file_hash,
+                "path": str(path),
+                "fmt": name,
+                "rows": added,
+                "rej": rejected,
+                "s": seconds,
+            },
         )
-        drop_stage(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        drop_stage(con)
     return row | {"status": "loaded", "rows": added, "rejected": rejected, "seconds": seconds}
 
 
@@ -142,8 +180,16 @@ def ingest(
     rows = []
     for path, explicit in tqdm(files, desc="ingest", unit="file", disable=not progress):
         if format is None and not explicit and detect_format(path) is None:
-            rows.append({"path": str(path), "format": None, "status": "unknown", "rows": 0,
-                         "rejected": 0, "seconds": 0.0})
+            rows.append(
+                {
+                    "path": str(path),
+                    "format": None,
+                    "status": "unknown",
+                    "rows": 0,
+                    "rejected": 0,
+                    "seconds": 0.0,
+                }
+            )
             continue
         rows.append(ingest_file(con, path, format))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

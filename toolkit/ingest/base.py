@@ -95,13 +95,17 @@ def _cell(column: str, value: Any) -> Any:
     if value is None:
         return None
     if column in _JSON_COLUMNS:
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        return (
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        )
     if isinstance(value, datetime):
         return value.isoformat()
     return value
 
 
-def stage_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+def stage_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
     """Append Python rows (dicts keyed by column name) to ``stage_<table>``.
 
     Missing keys are NULL; ``attrs``/``evidence`` may be any JSON-serialisable value; ``ts`` and
@@ -122,7 +126,9 @@ def stage_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mappin
         if table == "events" and data["ord"][-1] is None:
             data["ord"][-1] = i
     arrow_types = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
-    arrays = {c: pa.array(v, type=arrow_types.get(columns[c], pa.string())) for c, v in data.items()}
+    arrays = {
+        c: pa.array(v, type=arrow_types.get(columns[c], pa.string())) for c, v in data.items()
+    }
     con.register("_stage_rows", pa.table(arrays))
     try:
         con.execute(f"INSERT INTO stage_{table} BY NAME SELECT * FROM _stage_rows")
@@ -151,7 +157,7 @@ def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             """,
             {"path": str(path)},
         )
-    except duckdb.InvalidInputException:
+    except (duckdb.InvalidInputException, duckdb.ConversionException):
         _stage_lines_in_python(con, path)
 
 
@@ -165,8 +171,12 @@ def _stage_lines_in_python(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:
-                reject(con, f"{path}:{n}", f"not valid UTF-8 ({e.reason} at byte {e.start})",
-                       line.decode("utf-8", errors="replace"))
+                reject(
+                    con,
+                    f"{path}:{n}",
+                    f"not valid UTF-8 ({e.reason} at byte {e.start})",
+                    line.decode("utf-8", errors="replace"),
+                )
                 continue
             ords.append(n)
             raws.append(text)
@@ -196,8 +206,13 @@ def stage_json_items(con: duckdb.DuckDBPyConnection, path: Path, json_path: str 
             """,
             {"text": text, "json_path": json_path},
         )
-    except duckdb.InvalidInputException as e:
-        reject(con, f"{path}#0", f"file is not valid JSON: {str(e).splitlines()[0][:200]}", text[:10000])
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
+        reject(
+            con,
+            f"{path}#0",
+            f"file is not valid JSON: {str(e).splitlines()[0][:200]}",
+            text[:10000],
+        )
         return False
     return True
 

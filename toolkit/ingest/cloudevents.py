@@ -45,10 +45,23 @@ import duckdb
 from toolkit.ingest.base import Format, stage_file_lines, stage_json_items
 
 # Attributes with a column of their own (removed from attrs).
-_MAPPED = (
-    "specversion id source type time data traceid causationid correlationid idempotencykey "
-    "target status endtime system task"
-).split()
+_MAPPED = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "data",
+    "traceid",
+    "causationid",
+    "correlationid",
+    "idempotencykey",
+    "target",
+    "status",
+    "endtime",
+    "system",
+    "task",
+]
 # Attributes read from each record: the mapped ones and the optional core ones we validate.
 _FIELDS = [*_MAPPED, "datacontenttype", "dataschema", "subject", "data_base64"]
 _STRUCTURE = "{" + ",".join(f'"{k}":"JSON"' for k in _FIELDS) + "}"

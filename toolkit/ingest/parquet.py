@@ -34,14 +34,19 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if missing:
         con.execute(
             f"INSERT INTO stage_rejects SELECT {origin}, $reason, NULL FROM raw_parquet",
-            {"p": str(path), "reason": f"Parquet file lacks required column(s) {', '.join(missing)}"},
+            {
+                "p": str(path),
+                "reason": f"Parquet file lacks required column(s) {', '.join(missing)}",
+            },
         )
         return
     extra = [c for c in present if c not in _CANONICAL and c not in ("_row", "record_key")]
     select = []
     for c in _CANONICAL:
         if c == "origin":
-            select.append(f"coalesce({'origin' if 'origin' in present else 'NULL'}, {origin}) AS origin")
+            select.append(
+                f"coalesce({'origin' if 'origin' in present else 'NULL'}, {origin}) AS origin"
+            )
         elif c == "attrs" and "attrs" not in present and extra:
             fields = ", ".join(f"'{e}', {quote_identifier(e)}" for e in extra)
             select.append(f"json_object({fields}) AS attrs")
@@ -62,7 +67,9 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute("DROP TABLE raw_parquet")
 
 
-def export_parquet(con: duckdb.DuckDBPyConnection, path: str | Path, *, trace_id: str | None = None) -> int:
+def export_parquet(
+    con: duckdb.DuckDBPyConnection, path: str | Path, *, trace_id: str | None = None
+) -> int:
     """Write the ``events`` table (or one trace of it) to Parquet in the canonical schema.
 
     Args:
@@ -83,7 +90,9 @@ def export_parquet(con: duckdb.DuckDBPyConnection, path: str | Path, *, trace_id
         {"t": trace_id},
     )
     return int(
-        con.execute("SELECT count(*) FROM events WHERE $t IS NULL OR trace_id = $t", {"t": trace_id}).fetchall()[0][0]
+        con.execute(
+            "SELECT count(*) FROM events WHERE $t IS NULL OR trace_id = $t", {"t": trace_id}
+        ).fetchall()[0][0]
     )
 
 

@@ -1,0 +1,182 @@
+"""CloudEvents JSON: the conformance samples, the mapping, rejects with file, line and reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import toolkit
+from tests.conftest import shared
+
+CONFORMANCE = ("traces", "conformance", "format", "json")
+
+
+def _tests(name: str) -> list[dict]:
+    return json.loads(shared(*CONFORMANCE, name).read_text())["tests"]
+
+
+def _write_line(tmp_path, record) -> str:
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    return str(path)
+
+
+def _counts(con) -> tuple[int, int]:
+    events = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    rejects = con.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    return events, rejects
+
+
+def test_every_valid_conformance_event_loads(tmp_path):
+    for case in _tests("valid-events.json"):
+        con = toolkit.connect()
+        result = toolkit.ingest(con, _write_line(tmp_path, case["event"]))
+        assert result.loc[0, "format"] == "cloudevents", case["id"]
+        assert _counts(con) == (1, 0), case["id"]
+
+
+def test_every_invalid_conformance_event_is_rejected_with_a_reason(tmp_path):
+    for case in _tests("invalid-events.json"):
+        con = toolkit.connect()
+        toolkit.ingest(con, _write_line(tmp_path, case["event"]), format="cloudevents")
+        assert _counts(con) == (0, 1), case["id"]
+        origin, reason, record = con.execute(
+            "SELECT origin, reason, record FROM rejects"
+        ).fetchall()[0]
+        assert origin.endswith("one.jsonl:1") and reason, case["id"]
+        assert json.loads(record) == case["event"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "validBatchEmpty",
+        "validBatchMinimal",
+        "validBatchMinimal2",
+        "validBatchMinimalAndAllCore",
+        "validBatchMinimalAndAllExtensionTypes",
+    ],
+)
+def test_valid_batches_load_every_event(tmp_path, case):
+    batch = next(t["batch"] for t in _tests("valid-batches.json") if t["id"] == case)
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(batch, indent=2))
+    con = toolkit.connect()
+    toolkit.ingest(con, path, format="cloudevents")
+    assert _counts(con) == (len(batch), 0)
+    origins = [r[0] for r in con.execute("SELECT origin FROM events ORDER BY seq").fetchall()]
+    assert origins == [f"{path}#{i}" for i in range(1, len(batch) + 1)]
+
+
+@pytest.mark.parametrize(("case", "loaded", "rejected_ids"), [
+    ("invalidBatchMixedSpecVersions", ["minimal1"], ["minimal2"]),
+    ("invalidBatchContainingInvalidCloudEvent", [], [None]),
+    ("invalidBatchContainingNonObject", ["minimal1"], [None]),
+])  # fmt: skip
+def test_invalid_batches_reject_the_bad_items_and_load_the_rest(
+    tmp_path, case, loaded, rejected_ids
+):
+    batch = next(t["batch"] for t in _tests("invalid-batches.json") if t["id"] == case)
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(batch))
+    con = toolkit.connect()
+    toolkit.ingest(con, path, format="cloudevents")
+    assert [r[0] for r in con.execute("SELECT event_id FROM events").fetchall()] == loaded
+    rejects = con.execute("SELECT record FROM rejects").fetchall()
+    ids = [json.loads(r[0]).get("id") if r[0].startswith("{") else None for r in rejects]
+    assert ids == rejected_ids
+
+
+def test_mapping_of_attributes_and_extensions(con, tmp_path):
+    record = {
+        "specversion": "1.0", "id": "e2", "source": "agent/planner", "type": "plan.created",
+        "time": "2026-01-01T10:00:00.123456789+01:00", "endtime": "2026-01-01T09:00:01Z",
+        "traceid": "run-1", "causationid": "e1", "correlationid": "c-9", "idempotencykey": "k-1",
+        "target": "worker", "status": "ok", "system": "crew", "task": "write a poem",
+        "subject": "poems", "timeoutms": 500, "urgent": True, "data": {"text": "hi", "n": [1, 2]},
+    }  # fmt: skip
+    toolkit.ingest(con, _write_line(tmp_path, record))
+    row = toolkit.query(con, "SELECT * EXCLUDE (record_key) FROM events").iloc[0].to_dict()
+    assert row["trace_id"] == "run-1" and row["event_id"] == "e2" and row["parent_id"] == "e1"
+    assert (row["type"], row["source"], row["target"], row["status"]) == (
+        "plan.created",
+        "agent/planner",
+        "worker",
+        "ok",
+    )
+    assert (row["idempotency_key"], row["correlation_id"]) == ("k-1", "c-9")
+    assert row["ts"].isoformat() == "2026-01-01T09:00:00.123456+00:00"
+    assert row["end_ts"].isoformat() == "2026-01-01T09:00:01+00:00"
+    assert json.loads(row["content"]) == {"text": "hi", "n": [1, 2]}
+    assert json.loads(row["attrs"]) == {"subject": "poems", "timeoutms": 500, "urgent": True}
+    assert row["origin"].endswith("one.jsonl:1") and row["seq"] == 1
+    trace = con.execute("SELECT system, task FROM traces WHERE trace_id = 'run-1'").fetchall()
+    assert trace == [("crew", "write a poem")]
+
+
+@pytest.mark.parametrize(("extra", "trace_id"), [
+    ({"traceid": "t", "correlationid": "c"}, "t"),
+    ({"correlationid": "c"}, "c"),
+    ({}, "src"),
+])  # fmt: skip
+def test_trace_id_falls_back_to_correlation_then_source(con, tmp_path, extra, trace_id):
+    record = {"specversion": "1.0", "id": "1", "source": "src", "type": "t"} | extra
+    toolkit.ingest(con, _write_line(tmp_path, record))
+    assert con.execute("SELECT trace_id FROM events").fetchall() == [(trace_id,)]
+
+
+def test_string_data_is_content_verbatim_including_escapes(con, tmp_path):
+    text = 'say "hi"\n<script>alert(1)</script> ünïcode ✓'
+    toolkit.ingest(
+        con,
+        _write_line(
+            tmp_path, {"specversion": "1.0", "id": "1", "source": "s", "type": "t", "data": text}
+        ),
+    )
+    assert con.execute("SELECT content FROM events").fetchall() == [(text,)]
+
+
+def test_one_bad_line_in_the_middle_is_rejected_and_the_rest_loads(con, tmp_path):
+    good = [
+        {"specversion": "1.0", "id": str(i), "source": "s", "type": "t", "traceid": "x"}
+        for i in range(5)
+    ]
+    lines = [json.dumps(r) for r in good]
+    lines.insert(3, '{"specversion": "1.0", "id": "bad", "source": "s"')  # truncated JSON
+    path = tmp_path / "f.jsonl"
+    path.write_text("\r\n".join(lines) + "\r\n\n")
+    toolkit.ingest(con, path)
+    assert _counts(con) == (5, 1)
+    assert con.execute("SELECT origin, reason FROM rejects").fetchall() == [
+        (f"{path}:4", "not valid JSON")
+    ]
+    assert sorted(r[0] for r in con.execute("SELECT origin FROM events").fetchall()) == sorted(
+        f"{path}:{n}" for n in (1, 2, 3, 5, 6)
+    )
+
+
+def test_invalid_utf8_lines_are_rejected_and_the_rest_loads(con, tmp_path):
+    path = tmp_path / "f.jsonl"
+    good = b'{"specversion":"1.0","id":"1","source":"s","type":"t"}\n'
+    path.write_bytes(
+        good
+        + b'{"specversion":"1.0","id":"\xff","source":"s","type":"t"}\n'
+        + good.replace(b'"1"', b'"2"')
+    )
+    toolkit.ingest(con, path)
+    assert _counts(con) == (2, 1)
+    origin, reason = con.execute("SELECT origin, reason FROM rejects").fetchall()[0]
+    assert origin == f"{path}:2" and reason.startswith("not valid UTF-8")
+
+
+def test_a_batch_file_that_is_not_json_is_rejected_whole(con, tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text('[{"specversion": "1.0", "id": "1"')
+    toolkit.ingest(con, path, format="cloudevents")
+    assert _counts(con) == (0, 1)
+    assert (
+        con.execute("SELECT reason FROM rejects")
+        .fetchall()[0][0]
+        .startswith("file is not valid JSON")
+    )

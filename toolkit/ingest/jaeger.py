@@ -1,0 +1,281 @@
+"""Jaeger JSON: the UI/query API shape, a single trace, a span list, and protobuf-JSON span dumps.
+
+Accepted shapes (the whole file is one JSON document, or one span per line):
+
+* ``{"data": [trace, ...]}`` (query API), ``{"data": trace}`` (a UI state dump), a single
+  ``trace`` (``{traceID, spans, processes}``) or a list of traces;
+* a list of spans with an inline ``process`` (the anonymizer's output);
+* Jaeger's protobuf JSON (``api_v2``/domain model): base64 ``traceId``/``spanId``, RFC 3339
+  ``startTime``, ``"0.000225s"``/``"5000ns"`` durations, ``vStr``/``vInt64``... tags,
+  ``processMap`` or an inline ``process``; as a document (``{"spans": [...]}``) or as JSONL.
+  Base64 ids become lowercase hex (a 128-bit id whose high half is zero keeps the low 16 hex
+  digits, as the UI shows it); a reference without ``refType`` is ``CHILD_OF`` (proto default).
+
+Mapping (span -> ``events``):
+
+=====================  ==================================================================
+``traceID``            ``trace_id``
+``spanID``             ``event_id``
+``references``         ``parent_id``: the first ``CHILD_OF`` into the same trace, else the
+                       first same-trace reference (``FOLLOWS_FROM`` is causation too), else
+                       the first reference, whose other trace goes to ``attrs.parent_trace_id``;
+                       ``attrs.ref_type`` names the kind; all references stay in
+                       ``attrs["jaeger.references"]`` when there is more than one
+``operationName``      ``type``
+process                ``source``: tag ``gen_ai.agent.name`` when present, else the process
+                       ``serviceName``; process tags -> ``attrs["jaeger.process_tags"]``
+tag ``peer.service``   ``target``
+``startTime``          ``ts`` (microseconds since the epoch, UTC)
+``startTime+duration`` ``end_ts``
+tags                   ``attrs`` (key -> value, GenAI ``gen_ai.*`` included); ``status``:
+                       ``error`` when ``error`` is true or ``otel.status_code`` is ``ERROR``,
+                       ``ok`` when ``otel.status_code`` is ``OK``, else NULL
+GenAI output           ``content``: tag ``gen_ai.output.messages``, else
+                       ``gen_ai.tool.call.result``
+``warnings, flags``    ``attrs["jaeger.warnings"]``, ``attrs["jaeger.flags"]``
+``logs[n]``            a child event: ``event_id`` ``<spanID>:log:<n>`` (n from 1),
+                       ``parent_id`` the span, ``type`` the field ``event`` (else ``log``),
+                       ``ts`` its timestamp, ``content`` the field ``message``, the other
+                       fields in ``attrs``; same ``source`` as the span
+=====================  ==================================================================
+
+Dropped: the trace-level ``warnings``/``processes`` beyond what each span uses, the UI-derived
+fields of a state dump (``depth``, ``hasChildren``, ``relativeStartTime``, ``services``...), tag
+``type`` names (the JSON value keeps its kind).
+
+A span is rejected (origin ``path#N`` for the N-th span of the file, ``path:line`` for JSONL)
+when it is not an object, lacks ``traceID``/``spanID`` or has a ``startTime`` that is not a
+number of microseconds or an RFC 3339 time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from toolkit.ingest.base import Format, reject, stage_rows
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UI_SPAN = re.compile(rb'"spanID"\s*:')
+_PROTO_SPAN = re.compile(rb'"spanId"\s*:')
+_OPERATION = re.compile(rb'"operationName"\s*:')
+_DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s)$")
+_UNIT_US = {"ns": 1e-3, "us": 1, "µs": 1, "ms": 1e3, "s": 1e6}
+_PROTO_VALUES = ("vStr", "vBool", "vInt64", "vFloat64", "vBinary")
+
+
+def sniff(head: bytes) -> bool:
+    """True when ``head`` looks like Jaeger JSON: spans with ``spanID``/``spanId`` and
+    ``operationName`` (OTLP and Zipkin spans have neither ``operationName``)."""
+    return bool(_OPERATION.search(head) and (_UI_SPAN.search(head) or _PROTO_SPAN.search(head)))
+
+
+def _hex_id(value: Any) -> str | None:
+    """A span or trace id as lowercase hex (protobuf JSON writes ids in base64)."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if re.fullmatch(r"[0-9a-fA-F]+", text):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text
+    hexed = raw.hex()
+    return hexed[16:] if len(hexed) == 32 and hexed.startswith("0" * 16) else hexed
+
+
+def _time(value: Any) -> datetime | None:
+    """``startTime``: microseconds since the epoch, or an RFC 3339 string (protobuf JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _EPOCH + timedelta(microseconds=int(value))
+    if isinstance(value, str):
+        if re.fullmatch(r"\d+", value):
+            return _EPOCH + timedelta(microseconds=int(value))
+        # Python keeps microseconds: cut nanosecond digits before parsing.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text).astimezone(UTC)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def _duration_us(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        return None
+    return float(m.group(1)) * _UNIT_US[m.group(2)]
+
+
+def _kv(items: Any) -> dict[str, Any]:
+    """Jaeger tags/fields (``{key, type, value}`` or protobuf ``{key, vStr...}``) as a dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if not isinstance(item, dict) or "key" not in item:
+            continue
+        if "value" in item:
+            out[item["key"]] = item["value"]
+        else:
+            out[item["key"]] = next((item[v] for v in _PROTO_VALUES if v in item), None)
+    return out
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _parent(span: dict, trace_id: str) -> tuple[str | None, str | None, str | None]:
+    """``(parent span id, parent trace id when another trace, ref type)``."""
+    refs = [r for r in span.get("references") or [] if isinstance(r, dict)]
+    if not refs:
+        return None, None, None
+
+    def key(r: dict) -> tuple[str, str | None, str]:
+        return (
+            _hex_id(r.get("traceID", r.get("traceId"))) or trace_id,
+            _hex_id(r.get("spanID", r.get("spanId"))),
+            r.get("refType") or "CHILD_OF",
+        )
+
+    keyed = [key(r) for r in refs]
+    same = [k for k in keyed if k[0] == trace_id]
+    chosen = next((k for k in same if k[2] == "CHILD_OF"), None) or (same or keyed)[0]
+    return chosen[1], (chosen[0] if chosen[0] != trace_id else None), chosen[2]
+
+
+def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dict]:
+    """The span's event and its log events; raises ``ValueError`` with the reject reason."""
+    if not isinstance(span, dict):
+        raise ValueError(f"span is not a JSON object but {type(span).__name__}")
+    trace_id = _hex_id(span.get("traceID", span.get("traceId")))
+    span_id = _hex_id(span.get("spanID", span.get("spanId")))
+    if not trace_id or not span_id:
+        raise ValueError("span lacks traceID or spanID")
+    try:
+        ts = _time(span.get("startTime"))
+    except ValueError as e:
+        raise ValueError(f"bad startTime: {e}") from None
+    dur = _duration_us(span.get("duration"))
+    end_ts = ts + timedelta(microseconds=dur) if ts is not None and dur is not None else None
+    process = span.get("process") or processes.get(span.get("processID")) or {}
+    tags = _kv(span.get("tags"))
+    parent_id, parent_trace, ref_type = _parent(span, trace_id)
+    status_code = str(tags.get("otel.status_code", "")).upper()
+    status = (
+        "error"
+        if _is_true(tags.get("error")) or status_code == "ERROR"
+        else ("ok" if status_code == "OK" else None)
+    )
+    source = tags.get("gen_ai.agent.name") or process.get("serviceName")
+    attrs: dict[str, Any] = dict(tags)
+    extras = {
+        "parent_trace_id": parent_trace,
+        "ref_type": ref_type,
+        "jaeger.references": span.get("references") if len(span.get("references") or []) > 1 else None,
+        "jaeger.process_tags": _kv(process.get("tags")) or None,
+        "jaeger.warnings": span.get("warnings") or None,
+        "jaeger.flags": span.get("flags"),
+    }
+    attrs.update({k: v for k, v in extras.items() if v is not None})
+    content = tags.get("gen_ai.output.messages", tags.get("gen_ai.tool.call.result"))
+    base = {"trace_id": trace_id, "source": source, "origin": origin, "ord": ord_}
+    events = [
+        base
+        | {
+            "event_id": span_id,
+            "parent_id": parent_id,
+            "type": span.get("operationName") or "span",
+            "target": tags.get("peer.service"),
+            "ts": ts,
+            "end_ts": end_ts,
+            "status": status,
+            "content": None if content is None else str(content),
+            "attrs": attrs or None,
+        }
+    ]
+    for n, log in enumerate(span.get("logs") or [], start=1):
+        fields = _kv(log.get("fields")) if isinstance(log, dict) else {}
+        event = fields.pop("event", None)
+        message = fields.pop("message", None)
+        try:
+            log_ts = _time(log.get("timestamp")) if isinstance(log, dict) else None
+        except ValueError:
+            log_ts, fields["timestamp"] = None, log.get("timestamp")
+        events.append(
+            base
+            | {
+                "event_id": f"{span_id}:log:{n}",
+                "parent_id": span_id,
+                "type": str(event) if event is not None else "log",
+                "ts": log_ts,
+                "content": None if message is None else str(message),
+                "attrs": fields or None,
+            }
+        )
+    return events
+
+
+def _processes(trace: dict) -> dict:
+    procs = trace.get("processes")
+    if isinstance(procs, dict):
+        return procs
+    return {
+        p.get("processID"): p.get("process") or {}
+        for p in trace.get("processMap") or []
+        if isinstance(p, dict)
+    }
+
+
+def _spans(doc: Any) -> Iterator[tuple[Any, dict]]:
+    """Every span of a Jaeger document with its trace's process table."""
+    if isinstance(doc, dict) and "data" in doc:
+        doc = doc["data"]
+    traces = doc if isinstance(doc, list) else [doc]
+    for item in traces:
+        if isinstance(item, dict) and "spans" in item:
+            procs = _processes(item)
+            for span in item.get("spans") or []:
+                yield span, procs
+        else:  # a bare span list
+            yield item, {}
+
+
+def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Stage the spans of a Jaeger JSON file (document or span-per-line) for ``toolkit.ingest``."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        items: list[tuple[Any, dict, str, str]] = [
+            (s, p, f"{path}#{n}", json.dumps(s, ensure_ascii=False))
+            for n, (s, p) in enumerate(_spans(json.loads(text)), start=1)
+        ]
+    except json.JSONDecodeError:
+        items = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((json.loads(line), {}, f"{path}:{n}", line))
+            except json.JSONDecodeError as e:
+                reject(con, f"{path}:{n}", f"not valid JSON: {e.msg}", line)
+    rows: list[dict] = []
+    for ord_, (span, procs, origin, raw) in enumerate(items, start=1):
+        try:
+            rows += _span_events(span, procs, origin, ord_)
+        except ValueError as e:
+            reject(con, origin, str(e), raw)
+    stage_rows(con, "events", rows)
+
+
+FORMAT = Format("jaeger", sniff, read)

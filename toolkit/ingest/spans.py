@@ -1,0 +1,236 @@
+"""The mapping shared by the span formats (OTLP/JSON, OTel SDK dumps, OpenInference/Phoenix).
+
+A span reader parses its file into the temp table ``otel_spans`` (see :data:`SPAN_COLUMNS`: one
+row per span, attributes already flattened into one JSON object) and calls :func:`stage_spans`,
+which validates, maps and stages events and traces in SQL. The mapping (one span -> one event,
+each span event -> one more event) is documented once here; each reader documents its own fields.
+
+=========================  ===============================================================
+span field                 ``events`` column
+=========================  ===============================================================
+trace id                   ``trace_id`` (lowercase hex; base64 ids decoded; other ids kept)
+span id                    ``event_id``
+parent span id             ``parent_id`` (empty or all-zero: none); replaced by a link, below
+start / end                ``ts`` / ``end_ts`` (UTC, microseconds)
+``gen_ai.agent.name``      ``source``; else ``agent.name`` (OpenInference), else the
+                           resource's ``service.name``
+type precedence            ``gen_ai.operation.name``, else ``openinference.span.kind``, else the
+                           messaging operation (``messaging.operation.type``, legacy
+                           ``messaging.operation``; lowercased), else the span name
+target                     ``gen_ai.tool.name``, else ``tool.name``, else
+                           ``messaging.destination.name``, else ``peer.service``
+status                     ``error`` when the status code is ERROR, ``error.type`` is set or an
+                           ``exception`` event exists; ``ok`` when the code is OK; else NULL
+``messaging.message.id``   ``idempotency_key`` on consumer-side spans only (operation
+                           receive / process / settle / deliver, or kind CONSUMER without an
+                           operation); never on publish / create / send spans, so a message
+                           processed twice shows as two events sharing a key
+content                    output first, else input: ``gen_ai.output.messages``,
+                           ``output.value``, ``gen_ai.completion``, ``ai.response.text``,
+                           ``ai.response.object``, ``gen_ai.tool.call.result``,
+                           ``gen_ai.output``; then ``gen_ai.input.messages``, ``input.value``,
+                           ``gen_ai.prompt``, ``ai.prompt.messages``, ``ai.prompt``,
+                           ``gen_ai.tool.call.arguments``, ``gen_ai.tool.args`` (the output is
+                           what the span added; its input mostly repeats earlier events)
+attributes                 ``attrs``: resource, scope and span attributes in one flat object
+                           (span wins over scope over resource), plus ``span.kind``
+                           (internal/server/client/producer/consumer),
+                           ``otel.status_description``, ``links`` and the two below
+=========================  ===============================================================
+
+**Links are causation.** A span with links whose kind is CONSUMER, whose messaging operation is
+consumer-side, or that has no parent, takes the first link's span id as ``parent_id``; when the
+linked span is in another trace its trace id goes to ``attrs.parent_trace_id``; a tree parent
+replaced that way stays in ``attrs.parent_span_id``. All links stay in ``attrs.links``
+(``[{trace_id, span_id, attributes}]``); a batch consumer linked to several messages points at
+the first one only.
+
+**Span events** become events of their own: ``event_id`` ``<span_id>:event:<n>`` (n from 1, in
+the order the span lists them), ``parent_id`` the span, ``type`` the event name (``event`` when
+unnamed), ``ts`` its time, ``source`` the span's, ``status`` ``error`` for ``exception``,
+``content`` its ``exception.message`` (else ``gen_ai.output.messages``, ``gen_ai.completion``,
+``gen_ai.input.messages``, ``gen_ai.prompt``, ``message``), ``attrs`` its attributes; origin
+the span's.
+
+**Traces**: ``system`` is the root span's (the earliest span's when the root is not in the file)
+``service.name``, unless that is ``unknown_service...``: then ``gen_ai.system``,
+``gen_ai.provider.name`` or ``gen_ai.agent.name``; ``task`` is the text of the first user
+message of the earliest span carrying ``gen_ai.input.messages`` (OTel GenAI message JSON: a
+``content`` string or the first ``parts`` text), else the root span's name; ``outcome`` is
+``failure``/``success`` when the root span's status is ERROR/OK.
+
+A span is rejected (with its origin and record) when its trace id, span id or start time is
+missing or unreadable, or the reader found another reason. Parents outside the file (orphans)
+are not errors.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SPAN_COLUMNS: dict[str, str] = {
+    "pos": "BIGINT",  # 1-based position of the span in its file
+    "origin": "VARCHAR",
+    "record": "VARCHAR",  # the span's text, kept only for rejects (may be NULL otherwise)
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "parent_span_id": "VARCHAR",
+    "name": "VARCHAR",
+    "kind": "VARCHAR",  # internal / server / client / producer / consumer / NULL
+    "ts": "TIMESTAMPTZ",
+    "end_ts": "TIMESTAMPTZ",
+    "status_code": "VARCHAR",  # ok / error / NULL (unset)
+    "status_message": "VARCHAR",
+    "attrs": "JSON",  # one flat object: resource, scope and span attributes
+    "events": "STRUCT(name VARCHAR, ts TIMESTAMPTZ, attrs JSON)[]",
+    "links": "STRUCT(trace_id VARCHAR, span_id VARCHAR, attrs JSON)[]",
+    "reason": "VARCHAR",  # a problem the reader found; NULL when none
+}
+SPAN_DDL = ", ".join(f"{k} {v}" for k, v in SPAN_COLUMNS.items())
+
+_OUTPUT_KEYS = (
+    "gen_ai.output.messages output.value gen_ai.completion ai.response.text ai.response.object "
+    "gen_ai.tool.call.result gen_ai.output"
+).split()
+_INPUT_KEYS = (
+    "gen_ai.input.messages input.value gen_ai.prompt ai.prompt.messages ai.prompt "
+    "gen_ai.tool.call.arguments gen_ai.tool.args"
+).split()
+_EVENT_CONTENT_KEYS = (
+    "exception.message gen_ai.output.messages gen_ai.completion gen_ai.input.messages "
+    "gen_ai.prompt message"
+).split()
+
+
+def attr(key: str, obj: str = "attrs") -> str:
+    """SQL for the text of flat attribute ``key`` of the JSON object ``obj`` (NULL when absent)."""
+    return f"""nullif({obj}->>'$."{key}"', 'null')"""
+
+
+def _first(keys: list[str], obj: str = "attrs") -> str:
+    return "coalesce(" + ", ".join(attr(k, obj) for k in keys) + ")"
+
+
+# Trace/span ids: hex (any case, optional 0x) -> lowercase; base64 of 8 or 16 bytes -> hex.
+_NORM_ID = """CASE
+    WHEN nullif(trim(x), '') IS NULL THEN NULL
+    WHEN regexp_full_match(trim(x), '(0[xX])?[0-9a-fA-F]+')
+        THEN lower(regexp_replace(trim(x), '^0[xX]', ''))
+    WHEN regexp_full_match(trim(x), '[A-Za-z0-9+/]{11}=|[A-Za-z0-9+/]{22}==')
+        THEN coalesce(lower(hex(try(from_base64(trim(x))))), trim(x))
+    ELSE trim(x) END"""
+
+
+def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or empty) ``otel_spans`` and the helper macros the readers use."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE otel_spans ({SPAN_DDL})")
+    con.execute(f"CREATE OR REPLACE TEMP MACRO span_norm_id(x) AS {_NORM_ID}")
+    # Nanoseconds (or, by magnitude, micro/milli/seconds) since the epoch -> TIMESTAMPTZ.
+    con.execute("""CREATE OR REPLACE TEMP MACRO span_epoch_ts(x) AS (
+        SELECT CASE WHEN n IS NULL OR n <= 0 THEN NULL
+                    WHEN n >= 1e17 THEN make_timestamptz((n // 1000)::BIGINT)
+                    WHEN n >= 1e14 THEN make_timestamptz(n::BIGINT)
+                    WHEN n >= 1e11 THEN make_timestamptz((n * 1000)::BIGINT)
+                    ELSE make_timestamptz((n * 1000000)::BIGINT) END
+        FROM (SELECT try_cast(try_cast(x AS VARCHAR) AS HUGEINT) AS n))""")
+
+
+def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
+    """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``."""
+    out_keys, in_keys = _first(_OUTPUT_KEYS), _first(_INPUT_KEYS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE span_checked AS
+        SELECT *, CASE
+                WHEN reason IS NOT NULL THEN reason
+                WHEN tid IS NULL THEN 'missing trace id'
+                WHEN sid IS NULL THEN 'missing span id'
+                WHEN ts IS NULL THEN 'missing or unreadable start time'
+            END AS why
+        FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id),
+                     span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
+                     CASE WHEN NOT regexp_full_match(coalesce(trim(parent_span_id), ''), '0*')
+                          THEN span_norm_id(parent_span_id) END AS pid
+              FROM otel_spans s)
+    """)
+    con.execute("""
+        INSERT INTO stage_rejects SELECT origin, why, record FROM span_checked WHERE why IS NOT NULL
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE span_mapped AS
+        SELECT *, CASE WHEN use_link THEN link.span_id ELSE pid END AS parent_id,
+               CASE WHEN status_code = 'error' OR {attr("error.type")} IS NOT NULL
+                         OR list_contains(list_transform(events, lambda e: e.name), 'exception')
+                    THEN 'error' WHEN status_code = 'ok' THEN 'ok' END AS status,
+               coalesce({attr("gen_ai.agent.name")}, {attr("agent.name")},
+                        {attr("service.name")}) AS source
+        FROM (SELECT *, links[1] AS link,
+                     len(links) > 0 AND (kind = 'consumer' OR pid IS NULL OR consumer_side) AS use_link
+              FROM (SELECT c.* EXCLUDE (links),
+                           list_filter(list_transform(links, lambda l: struct_pack(
+                               trace_id := span_norm_id(l.trace_id), span_id := span_norm_id(l.span_id),
+                               attributes := l.attrs)), lambda l: l.span_id IS NOT NULL) AS links,
+                           op IN ('receive', 'process', 'settle', 'deliver')
+                               OR (op IS NULL AND kind = 'consumer') AS consumer_side
+                    FROM (SELECT *, lower({_first(["messaging.operation.type", "messaging.operation"])}) AS op
+                          FROM span_checked WHERE why IS NULL) c))
+    """)
+    con.execute(f"""
+        INSERT INTO stage_events BY NAME
+        SELECT trace_id, event_id, parent_id, type, source, target, ts, end_ts, status,
+               idempotency_key, content, attrs, origin,
+               row_number() OVER (ORDER BY pos, n) AS ord
+        FROM (
+            SELECT tid AS trace_id, sid AS event_id, parent_id, source, ts, end_ts, status, origin,
+                   pos, 0 AS n,
+                   coalesce({_first(["gen_ai.operation.name", "openinference.span.kind"])}, op,
+                            nullif(name, ''), 'span') AS type,
+                   {_first(["gen_ai.tool.name", "tool.name", "messaging.destination.name", "peer.service"])}
+                       AS target,
+                   CASE WHEN consumer_side THEN {attr("messaging.message.id")} END AS idempotency_key,
+                   coalesce({out_keys}, {in_keys}) AS content,
+                   json_merge_patch(coalesce(attrs, '{{}}'), json_object(
+                       'span.kind', kind, 'otel.status_description', nullif(status_message, ''),
+                       'links', CASE WHEN len(links) > 0 THEN to_json(links) END,
+                       'parent_trace_id', CASE WHEN use_link AND link.trace_id <> tid THEN link.trace_id END,
+                       'parent_span_id', CASE WHEN use_link AND pid IS NOT NULL THEN pid END)) AS attrs
+            FROM span_mapped
+            UNION ALL
+            SELECT tid, sid || ':event:' || n, sid, source, e.ts, NULL,
+                   CASE WHEN e.name = 'exception' THEN 'error' END, origin, pos, n,
+                   coalesce(nullif(e.name, ''), 'event'), NULL, NULL,
+                   {_first(_EVENT_CONTENT_KEYS, "e.attrs")}, e.attrs
+            FROM (SELECT tid, sid, source, origin, pos, unnest(events) AS e,
+                         generate_subscripts(events, 1) AS n
+                  FROM span_mapped WHERE len(events) > 0)
+        )
+    """)
+    _stage_traces(con)
+    con.execute("DROP TABLE span_mapped")
+    con.execute("DROP TABLE span_checked")
+    con.execute("DROP TABLE otel_spans")
+
+
+def _stage_traces(con: duckdb.DuckDBPyConnection) -> None:
+    service = attr("service.name")
+    system = f"""coalesce(CASE WHEN {service} NOT LIKE 'unknown_service%' THEN {service} END,
+        {_first(["gen_ai.system", "gen_ai.provider.name", "gen_ai.agent.name"])}, {service})"""
+    msgs = attr("gen_ai.input.messages")
+    first_user = f"""list_filter(try(from_json({msgs},
+        '[{{"role":"VARCHAR","content":"JSON","parts":[{{"content":"VARCHAR","text":"VARCHAR"}}]}}]')),
+        lambda x: x.role = 'user')[1]"""
+    con.execute(f"""
+        INSERT INTO stage_traces BY NAME
+        SELECT trace_id, first(system ORDER BY is_child, ts, pos) AS system,
+               coalesce(first(user_text ORDER BY user_text IS NULL, ts, pos),
+                        first(name ORDER BY is_child, ts, pos)) AS task,
+               first(CASE WHEN is_child THEN NULL WHEN status_code = 'error' THEN 'failure'
+                          WHEN status_code = 'ok' THEN 'success' END ORDER BY is_child, ts, pos)
+                   AS outcome
+        FROM (SELECT *, CASE WHEN json_type(m.content) = 'VARCHAR' THEN m.content->>'$'
+                             ELSE coalesce(m.parts[1].content, m.parts[1].text) END AS user_text
+              FROM (SELECT tid AS trace_id, {system} AS system, pid IS NOT NULL AS is_child, ts,
+                           pos, name, status_code,
+                           CASE WHEN {msgs} IS NOT NULL THEN {first_user} END AS m
+                    FROM span_mapped))
+        GROUP BY trace_id
+    """)
