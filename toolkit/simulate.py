@@ -168,7 +168,7 @@ def _simulate_arrays(n: int, seed: int, faults: dict[str, float]) -> dict[str, n
         ts[:, r] = ts[:, q] + (latency * 1000).astype(np.int64)
         end[:, r] = ts[:, r] + _ms(rng, 50, 400, n)
         ts[:, c] = end[:, r] + _ms(rng, 20, 200, n)
-        parent[:, [q, r, c, kk]] = [a, q, r, c]
+        parent[:, [a, q, r, c, kk]] = [PLAN, a, q, r, c]
         status[:, r] = 1
 
         late = fa == f["late"]  # the response comes after the timeout; the worker gave up first
@@ -241,6 +241,10 @@ def _simulate_arrays(n: int, seed: int, faults: dict[str, float]) -> dict[str, n
     truth.append(
         (np.nonzero(premature)[0], np.full(premature.sum(), DONE), "premature_termination")
     )
+    # Whatever a fault pushed past the end of the task (e.g. a second effect after a premature
+    # completion) is late too.
+    after = present & finish[:, None] & (ts > ts[:, [DONE]])
+    truth.append((np.nonzero(after)[0], np.nonzero(after)[1], "late"))
     last = np.argmax(np.where(present, ts, np.iinfo(np.int64).min), axis=1)
     truth.append((np.nonzero(missing)[0], last[missing], "missing_terminal"))
 

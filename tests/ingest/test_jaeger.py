@@ -35,15 +35,48 @@ FILES = [
     ((*STATS, "traceWithTwoNonOverlappingChildren.json"), 3, 1, 2, 0),
     ((*UI, "utils", "fixtures", "otlp2jaeger-out.json"), 2, 1, 2, 0),
     ((*UI, "utils", "fixtures", "oltp2jaeger-multi-out.json"), 4, 1, 3, 0),
-    ((*JAEGER, "cmd", "jaeger", "internal", "extension", "jaegerquery", "internal", "fixture",
-      "otlp2jaeger-out.json"), 2, 1, 2, 0),
-    ((*JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "ui_01.json"), 7, 1, 5, 2),
+    (
+        (
+            *JAEGER,
+            "cmd",
+            "jaeger",
+            "internal",
+            "extension",
+            "jaegerquery",
+            "internal",
+            "fixture",
+            "otlp2jaeger-out.json",
+        ),
+        2,
+        1,
+        2,
+        0,
+    ),
+    (
+        (*JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "ui_01.json"),
+        7,
+        1,
+        5,
+        2,
+    ),
     # The domain model (protobuf JSON) of the same trace: base64 ids, RFC 3339, "5000ns".
-    ((*JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "domain_01.json"), 7, 1, 5, 2),
+    (
+        (*JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "domain_01.json"),
+        7,
+        1,
+        5,
+        2,
+    ),
     # The anonymizer's span list (inline process, no trace wrapper).
     ((*JAEGER, "cmd", "anonymizer", "app", "uiconv", "fixtures", "trace_success.json"), 2, 1, 2, 0),
     # trace-analysis: protobuf-JSON spans, one per line; 466 spans (the last line has no newline).
-    (("traces", "trace-analysis", "lib", "src", "test", "resources", "test_data.json"), 466, 20, 446, 0),
+    (
+        ("traces", "trace-analysis", "lib", "src", "test", "resources", "test_data.json"),
+        466,
+        20,
+        446,
+        0,
+    ),
 ]
 
 
@@ -51,7 +84,9 @@ def _one(con, sql: str, **params):
     return con.execute(sql, params).fetchall()[0][0]
 
 
-@pytest.mark.parametrize("parts, events, traces, parents, logs", FILES, ids=[f[0][-1] for f in FILES])
+@pytest.mark.parametrize(
+    "parts, events, traces, parents, logs", FILES, ids=[f[0][-1] for f in FILES]
+)
 def test_every_shared_jaeger_file_loads_auto_detected(con, parts, events, traces, parents, logs):
     result = toolkit.ingest(con, shared(*parts))
     assert list(result["format"]) == ["jaeger"]
@@ -75,7 +110,7 @@ def test_span_counts_match_an_independent_json_count():
             continue
         doc = doc.get("data", doc) if isinstance(doc, dict) else doc
         traces = doc if isinstance(doc, list) else [doc]
-        spans = [s for t in traces for s in (t["spans"] if "spans" in t else [t])]
+        spans = [s for t in traces for s in t.get("spans", [t])]
         assert len(spans) + sum(len(s.get("logs") or []) for s in spans) == events, parts
 
 
@@ -94,11 +129,16 @@ def test_genai_multi_agent_trace(con):
     doc = json.loads(shared(*FILES[0][0]).read_text())
     named = [t["value"] for s in doc["spans"] for t in s["tags"] if t["key"] == "gen_ai.agent.name"]
     assert sorted(agents) == sorted((n, named.count(n)) for n in set(named))
-    assert _one(con, "SELECT count(*) FROM events WHERE attrs->>'gen_ai.operation.name' IS NOT NULL") == 17
+    assert (
+        _one(con, "SELECT count(*) FROM events WHERE attrs->>'gen_ai.operation.name' IS NOT NULL")
+        == 17
+    )
     assert _one(con, "SELECT count(*) FROM events WHERE status = 'error'") == 1
     # source is the process service for spans without an agent name
     services = {p["serviceName"] for p in doc["processes"].values()}
-    assert {r[0] for r in con.execute("SELECT DISTINCT source FROM events").fetchall()} <= services | set(named)
+    assert {
+        r[0] for r in con.execute("SELECT DISTINCT source FROM events").fetchall()
+    } <= services | set(named)
 
 
 def test_ui_json_logs_references_and_duplicates():
@@ -120,7 +160,10 @@ def test_ui_json_logs_references_and_duplicates():
     ).fetchall()
     assert row == [("0000000000000002", None, "CHILD_OF")]
     assert _one(con, "SELECT count(*) FROM events WHERE status = 'error'") == 1
-    assert _one(con, "SELECT target FROM events WHERE attrs->>'peer.service' IS NOT NULL") == "service-y"
+    assert (
+        _one(con, "SELECT target FROM events WHERE attrs->>'peer.service' IS NOT NULL")
+        == "service-y"
+    )
     con.close()
 
 
@@ -147,30 +190,65 @@ def test_reingest_adds_nothing(con, tmp_path):
 
 
 def _span(span_id, **extra):
-    return {"traceID": "t1", "spanID": span_id, "operationName": "op", "startTime": 1_000_000,
-            "duration": 5, "processID": "p1"} | extra
+    return {
+        "traceID": "t1",
+        "spanID": span_id,
+        "operationName": "op",
+        "startTime": 1_000_000,
+        "duration": 5,
+        "processID": "p1",
+    } | extra
 
 
 def _write(tmp_path, spans, name="trace.json"):
     path = tmp_path / name
-    path.write_text(json.dumps({"data": [{"traceID": "t1", "spans": spans,
-                                          "processes": {"p1": {"serviceName": "svc"}}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {"traceID": "t1", "spans": spans, "processes": {"p1": {"serviceName": "svc"}}}
+                ]
+            }
+        )
+    )
     return path
 
 
 @pytest.mark.parametrize(
     "span, parent, parent_trace, status",
     [
-        (_span("b", references=[{"refType": "FOLLOWS_FROM", "traceID": "t1", "spanID": "a"}]), "a", None, None),
-        (_span("b", references=[{"refType": "CHILD_OF", "traceID": "t9", "spanID": "x"}]), "x", "t9", None),
-        (_span("b", tags=[{"key": "otel.status_code", "type": "string", "value": "OK"}]), None, None, "ok"),
-        (_span("b", tags=[{"key": "otel.status_code", "type": "string", "value": "ERROR"}]), None, None, "error"),
+        (
+            _span("b", references=[{"refType": "FOLLOWS_FROM", "traceID": "t1", "spanID": "a"}]),
+            "a",
+            None,
+            None,
+        ),
+        (
+            _span("b", references=[{"refType": "CHILD_OF", "traceID": "t9", "spanID": "x"}]),
+            "x",
+            "t9",
+            None,
+        ),
+        (
+            _span("b", tags=[{"key": "otel.status_code", "type": "string", "value": "OK"}]),
+            None,
+            None,
+            "ok",
+        ),
+        (
+            _span("b", tags=[{"key": "otel.status_code", "type": "string", "value": "ERROR"}]),
+            None,
+            None,
+            "error",
+        ),
         (_span("b", tags=[{"key": "error", "type": "bool", "value": "true"}]), None, None, "error"),
     ],
 )
 def test_span_cases(con, tmp_path, span, parent, parent_trace, status):
     toolkit.ingest(con, _write(tmp_path, [span]))
-    row = con.execute("SELECT parent_id, attrs->>'parent_trace_id', status, source, ts, end_ts FROM events").fetchall()
+    row = con.execute(
+        "SELECT parent_id, attrs->>'parent_trace_id', status, source, ts, end_ts FROM events"
+    ).fetchall()
     assert row[0][:4] == (parent, parent_trace, status, "svc")
     assert str(row[0][4]) == "1970-01-01 00:00:01+00:00"
     assert (row[0][5] - row[0][4]).microseconds == 5
@@ -187,18 +265,31 @@ def test_bad_span_is_rejected_and_the_rest_loads(con, tmp_path):
 
 def test_jsonl_bad_line_is_rejected_with_its_line(con, tmp_path):
     path = tmp_path / "spans.json"
-    good = {"traceId": "AAAAAAAAAAAAAAAAAAAAAQ==", "spanId": "AAAAAAAAAAI=", "operationName": "op",
-            "startTime": "2022-05-16T07:58:38.503123Z", "duration": "0.000225s"}
-    path.write_text(json.dumps(good) + "\n\n{broken\n" + json.dumps(good | {"spanId": "AAAAAAAAAAM="}))
+    good = {
+        "traceId": "AAAAAAAAAAAAAAAAAAAAAQ==",
+        "spanId": "AAAAAAAAAAI=",
+        "operationName": "op",
+        "startTime": "2022-05-16T07:58:38.503123Z",
+        "duration": "0.000225s",
+    }
+    path.write_text(
+        json.dumps(good) + "\n\n{broken\n" + json.dumps(good | {"spanId": "AAAAAAAAAAM="})
+    )
     result = toolkit.ingest(con, path)
     assert list(result["format"]) == ["jaeger"] and list(result["rejected"]) == [1]
     assert _one(con, "SELECT origin FROM rejects") == f"{path}:3"
-    rows = con.execute("SELECT trace_id, event_id, end_ts - ts FROM events ORDER BY event_id").fetchall()
-    assert [r[:2] for r in rows] == [("0000000000000001", "0000000000000002"),
-                                     ("0000000000000001", "0000000000000003")]
+    rows = con.execute(
+        "SELECT trace_id, event_id, end_ts - ts FROM events ORDER BY event_id"
+    ).fetchall()
+    assert [r[:2] for r in rows] == [
+        ("0000000000000001", "0000000000000002"),
+        ("0000000000000001", "0000000000000003"),
+    ]
     assert rows[0][2].microseconds == 225
 
 
 def test_fixture_copy_is_identical_to_the_shared_file():
-    src = shared(*JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "ui_01.json")
+    src = shared(
+        *JAEGER, "internal", "uimodel", "converter", "v1", "json", "fixtures", "ui_01.json"
+    )
     assert (FIXTURES / "jaeger" / "ui_01.json").read_bytes() == src.read_bytes()

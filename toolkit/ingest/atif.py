@@ -104,7 +104,9 @@ def _trajectories(doc: Any) -> list[tuple[dict, str | None]]:
     for traj in found:
         session = traj.get("session_id")
         out.append((traj, session))
-        out += [(s, session) for s in traj.get("subagent_trajectories") or [] if isinstance(s, dict)]
+        out += [
+            (s, session) for s in traj.get("subagent_trajectories") or [] if isinstance(s, dict)
+        ]
     return out
 
 
@@ -125,24 +127,43 @@ class _Reader:
         trace_id = _trace_id(traj.get("session_id") or session, traj.get("trajectory_id"))
         steps = traj.get("steps")
         if not trace_id or not isinstance(steps, list):
-            reject(self.con, f"{self.path}#0", "trajectory lacks session_id/trajectory_id or steps",
-                   json.dumps(traj, ensure_ascii=False)[:10000])
+            reject(
+                self.con,
+                f"{self.path}#0",
+                "trajectory lacks session_id/trajectory_id or steps",
+                json.dumps(traj, ensure_ascii=False)[:10000],
+            )
             return
-        agent = traj.get("agent") if isinstance(traj.get("agent"), dict) else {}
+        agent = traj.get("agent")
+        agent = agent if isinstance(agent, dict) else {}
         attrs = {k: traj[k] for k in _TRACE_KEYS if traj.get(k) is not None}
         base = re.fullmatch(r"(.+)-cont-\d+", trace_id)
         if base:
             attrs["continues"] = base.group(1)
-        task = next((_text(s.get("message")) for s in steps
-                     if isinstance(s, dict) and s.get("source") == "user"), None)
-        self.traces.append({"trace_id": trace_id, "system": agent.get("name"), "task": task,
-                            "attrs": attrs or None})
+        task = next(
+            (
+                _text(s.get("message"))
+                for s in steps
+                if isinstance(s, dict) and s.get("source") == "user"
+            ),
+            None,
+        )
+        self.traces.append(
+            {
+                "trace_id": trace_id,
+                "system": agent.get("name"),
+                "task": task,
+                "attrs": attrs or None,
+            }
+        )
         previous: str | None = None
         for i, step in enumerate(steps, start=1):
             self.n += 1
             origin = f"{self.path}#{self.n}"
             if not isinstance(step, dict) or not step.get("source"):
-                reason = "step is not an object" if not isinstance(step, dict) else "step has no source"
+                reason = (
+                    "step is not an object" if not isinstance(step, dict) else "step has no source"
+                )
                 reject(self.con, origin, reason, json.dumps(step, ensure_ascii=False))
                 continue
             parent_trace = None
@@ -150,8 +171,16 @@ class _Reader:
                 parent_trace, previous = self.delegations[trace_id]
             previous = self.step(step, i, trace_id, agent, origin, previous, parent_trace)
 
-    def step(self, step: dict, i: int, trace_id: str, agent: dict, origin: str,
-             parent: str | None, parent_trace: str | None) -> str:
+    def step(
+        self,
+        step: dict,
+        i: int,
+        trace_id: str,
+        agent: dict,
+        origin: str,
+        parent: str | None,
+        parent_trace: str | None,
+    ) -> str:
         """Stage one step, its tool calls and results; return the id the next step reacts to."""
         sid = f"step:{step.get('step_id', i)}"
         who = step["source"]
@@ -164,8 +193,15 @@ class _Reader:
         except ValueError:
             ts, attrs["timestamp"] = None, step.get("timestamp")
         row = {"trace_id": trace_id, "ts": ts, "origin": origin}
-        self.event(**row, event_id=sid, parent_id=parent, type=f"{who}_step", source=actor,
-                   content=_text(step.get("message")), attrs=attrs)
+        self.event(
+            **row,
+            event_id=sid,
+            parent_id=parent,
+            type=f"{who}_step",
+            source=actor,
+            content=_text(step.get("message")),
+            attrs=attrs,
+        )
         calls = {}
         for j, call in enumerate(step.get("tool_calls") or [], start=1):
             call = call if isinstance(call, dict) else {"arguments": call}
@@ -173,10 +209,16 @@ class _Reader:
             calls[call_id] = (f"{sid}:tool:{call_id}", call.get("function_name"))
             extra = {k: v for k, v in call.items() if k not in ("function_name", "arguments")}
             args = call.get("arguments")
-            self.event(**row, event_id=calls[call_id][0], parent_id=sid, type="tool_call",
-                       source=actor, target=call.get("function_name"),
-                       content=None if args is None else json.dumps(args, ensure_ascii=False),
-                       attrs=extra or None)
+            self.event(
+                **row,
+                event_id=calls[call_id][0],
+                parent_id=sid,
+                type="tool_call",
+                source=actor,
+                target=call.get("function_name"),
+                content=None if args is None else json.dumps(args, ensure_ascii=False),
+                attrs=extra or None,
+            )
         last = sid
         results = (step.get("observation") or {}).get("results") or []
         for k, result in enumerate(results, start=1):
@@ -184,14 +226,24 @@ class _Reader:
             call_event, function = calls.get(result.get("source_call_id"), (sid, None))
             last = f"{sid}:result:{k}"
             extra = {k2: v for k2, v in result.items() if k2 != "content"}
-            self.event(**row, event_id=last, parent_id=call_event, type="tool_result",
-                       source=function or "environment", target=actor,
-                       content=_text(result.get("content")), attrs=extra or None)
+            self.event(
+                **row,
+                event_id=last,
+                parent_id=call_event,
+                type="tool_result",
+                source=function or "environment",
+                target=actor,
+                content=_text(result.get("content")),
+                attrs=extra or None,
+            )
             for ref in result.get("subagent_trajectory_ref") or []:
                 if isinstance(ref, dict):
                     child = _trace_id(ref.get("session_id"), ref.get("trajectory_id"))
                     if child:
-                        self.delegations[child] = (trace_id, call_event if call_event != sid else last)
+                        self.delegations[child] = (
+                            trace_id,
+                            call_event if call_event != sid else last,
+                        )
         return last
 
 

@@ -183,7 +183,9 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
     extras = {
         "parent_trace_id": parent_trace,
         "ref_type": ref_type,
-        "jaeger.references": span.get("references") if len(span.get("references") or []) > 1 else None,
+        "jaeger.references": span.get("references")
+        if len(span.get("references") or []) > 1
+        else None,
         "jaeger.process_tags": _kv(process.get("tags")) or None,
         "jaeger.warnings": span.get("warnings") or None,
         "jaeger.flags": span.get("flags"),

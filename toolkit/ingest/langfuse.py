@@ -93,7 +93,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
     p = f"{path}#"
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE lf_obs AS
         SELECT *, CASE
             WHEN json_type(o) <> 'OBJECT' THEN 'observation is not a JSON object but ' || lower(json_type(o))

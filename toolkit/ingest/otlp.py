@@ -44,7 +44,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from toolkit.ingest.base import Format, reject, stage_file_lines
+from toolkit.ingest.base import Format, stage_file_lines
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _VALUE = (
@@ -66,21 +66,21 @@ _REQUEST = (
 
 _MACROS = f"""
 CREATE OR REPLACE TEMP MACRO otlp_scalar(v) AS CASE
-    WHEN v.stringValue IS NOT NULL THEN to_json(v.stringValue)
-    WHEN v.intValue IS NOT NULL
-        THEN coalesce(try_cast(v.intValue AS HUGEINT)::VARCHAR::JSON, to_json(v.intValue))
-    WHEN v.doubleValue IS NOT NULL THEN CASE WHEN isfinite(try_cast(v.doubleValue AS DOUBLE))
-        THEN to_json(v.doubleValue::DOUBLE) ELSE to_json(v.doubleValue) END
-    WHEN v.boolValue IS NOT NULL THEN to_json(v.boolValue)
-    WHEN v.bytesValue IS NOT NULL THEN to_json(v.bytesValue)
-    WHEN v.arrayValue IS NOT NULL THEN v.arrayValue
-    WHEN v.kvlistValue IS NOT NULL THEN v.kvlistValue
+    WHEN v['stringValue'] IS NOT NULL THEN to_json(v['stringValue'])
+    WHEN v['intValue'] IS NOT NULL
+        THEN coalesce(try_cast(v['intValue'] AS HUGEINT)::VARCHAR::JSON, to_json(v['intValue']))
+    WHEN v['doubleValue'] IS NOT NULL THEN CASE WHEN isfinite(try_cast(v['doubleValue'] AS DOUBLE))
+        THEN to_json(v['doubleValue']::DOUBLE) ELSE to_json(v['doubleValue']) END
+    WHEN v['boolValue'] IS NOT NULL THEN to_json(v['boolValue'])
+    WHEN v['bytesValue'] IS NOT NULL THEN to_json(v['bytesValue'])
+    WHEN v['arrayValue'] IS NOT NULL THEN v['arrayValue']
+    WHEN v['kvlistValue'] IS NOT NULL THEN v['kvlistValue']
     ELSE 'null' END;
 CREATE OR REPLACE TEMP MACRO otlp_value(v) AS coalesce(CASE
-    WHEN v.arrayValue IS NOT NULL THEN '[' || array_to_string(list_transform(
-        from_json(v.arrayValue->'values', '[{_VALUE}]'), lambda e: otlp_scalar(e)), ',') || ']'
-    WHEN v.kvlistValue IS NOT NULL THEN '{{' || array_to_string(list_transform(
-        from_json(v.kvlistValue->'values', '{_KV}'),
+    WHEN v['arrayValue'] IS NOT NULL THEN '[' || array_to_string(list_transform(
+        from_json(v['arrayValue']->'values', '[{_VALUE}]'), lambda e: otlp_scalar(e)), ',') || ']'
+    WHEN v['kvlistValue'] IS NOT NULL THEN '{{' || array_to_string(list_transform(
+        from_json(v['kvlistValue']->'values', '{_KV}'),
         lambda a: to_json(a.key) || ':' || otlp_scalar(a.value)), ',') || '}}'
     ELSE otlp_scalar(v) END, 'null');
 CREATE OR REPLACE TEMP MACRO otlp_kv_body(kv, skip) AS nullif(array_to_string(list_transform(
@@ -100,21 +100,111 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for statement in _MACROS.split(";"):
         if statement.strip():
             con.execute(statement)
-    if _looks_like_jsonl(path):
+    jsonl = _looks_like_jsonl(path)
+    if jsonl:
         stage_file_lines(con, path)
-        prefix, jsonl = f"{path}:", True
+        _parse(con)
     else:
         _stage_document(con, path)
-        if not con.execute("SELECT bool_and(json_valid(raw)) FROM raw_records").fetchall()[0][0]:
+        _parse(con)
+        ok, valid, why = con.execute(
+            "SELECT why IS NULL, r IS NOT NULL OR json_valid(raw), why "
+            "FROM otlp_req JOIN raw_records USING (ord)"
+        ).fetchall()[0]
+        if not valid:  # perhaps JSONL after all (e.g. a first line over 64 KiB)
             stage_file_lines(con, path)
-            lines = con.execute("SELECT count(*) FROM raw_records WHERE trim(raw) <> ''").fetchall()
-            if lines[0][0] <= 1:
-                text = path.read_bytes().decode("utf-8", errors="replace")
-                reject(con, f"{path}#0", "file is not valid JSON", text[:10000])
-                return
-        prefix, jsonl = f"{path}:", True
+            first_valid = con.execute(
+                "SELECT count(*) > 1 AND coalesce(first(json_valid(raw) ORDER BY ord), false) "
+                "FROM raw_records WHERE trim(raw) <> ''"
+            ).fetchall()[0][0]
+            if first_valid:
+                jsonl = True
+                _parse(con)
+            else:
+                _stage_document(con, path)
+        if not ok and not jsonl:
+            con.execute(
+                "INSERT INTO stage_rejects SELECT $o, 'file: ' || $why, left(raw, 10000) FROM raw_records",
+                {"o": f"{path}#0", "why": why},
+            )
+            return
+    prefix = f"{path}:" if jsonl else f"{path}#"
+    con.execute(
+        """INSERT INTO stage_rejects SELECT $p || ord, why, raw
+           FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL""",
+        {"p": prefix},
+    )
     _flatten(con, prefix, jsonl)
+    con.execute("DROP TABLE otlp_req")
     stage_spans(con)
+
+
+def _parse(con: duckdb.DuckDBPyConnection) -> None:
+    """Parse each request of ``raw_records`` once into ``otlp_req(ord, r, why)``."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE otlp_req AS
+        SELECT ord, r, CASE
+                WHEN r IS NULL AND NOT json_valid(raw) THEN 'not valid JSON'
+                WHEN r IS NULL THEN 'not a JSON object'
+                WHEN r.resourceSpans IS NULL THEN 'no resourceSpans: not an ExportTraceServiceRequest'
+            END AS why
+        FROM (SELECT ord, raw, CASE WHEN ltrim(raw) LIKE '{{%'
+                                    THEN try(json_transform(raw, '{_REQUEST}')) END AS r
+              FROM raw_records WHERE trim(raw) <> '')
+    """)
+
+
+def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, jsonl: bool) -> None:
+    """One row of ``otel_spans`` per span of the parsed requests."""
+    origin = "$p || ord" if jsonl else "$p || pos"
+    con.execute(
+        f"""
+        INSERT INTO otel_spans BY NAME
+        WITH rs AS (
+            SELECT ord, unnest(r.resourceSpans) AS x, generate_subscripts(r.resourceSpans, 1) AS i
+            FROM otlp_req WHERE why IS NULL),
+        ss AS (
+            SELECT ord, i, x.resource.attributes AS ra, unnest(x.scopeSpans) AS y,
+                   generate_subscripts(x.scopeSpans, 1) AS j FROM rs),
+        sp AS (
+            SELECT ord, i, j, ra, y.scope AS sc, unnest(y.spans) AS s,
+                   generate_subscripts(y.spans, 1) AS k FROM ss),
+        keyed AS (
+            SELECT *, row_number() OVER (ORDER BY ord, i, j, k) AS pos,
+                   list_transform(s.attributes, lambda a: a.key) AS span_keys,
+                   list_concat(list_transform(sc.attributes, lambda a: a.key),
+                               ['otel.scope.name', 'otel.scope.version']) AS scope_keys
+            FROM sp)
+        SELECT pos, {origin} AS origin,
+               CASE WHEN nullif(s.traceId, '') IS NULL OR nullif(s.spanId, '') IS NULL
+                         OR otlp_ts(s.startTimeUnixNano) IS NULL THEN to_json(s)::VARCHAR END AS record,
+               s.traceId AS trace_id, s.spanId AS span_id, s.parentSpanId AS parent_span_id,
+               s.name AS name,
+               CASE WHEN regexp_full_match(s.kind, '[1-5]') THEN {_KINDS}[s.kind::INT]
+                    WHEN upper(s.kind) IN ('SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER',
+                         'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER')
+                    THEN lower(s.kind[11:]) END AS kind,
+               otlp_ts(s.startTimeUnixNano) AS ts, otlp_ts(s.endTimeUnixNano) AS end_ts,
+               CASE WHEN s.status.code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
+                    WHEN s.status.code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' END AS status_code,
+               s.status.message AS status_message,
+               '{{' || concat_ws(',',
+                   otlp_kv_body(s.attributes, []),
+                   CASE WHEN nullif(sc.name, '') IS NOT NULL AND NOT list_contains(span_keys, 'otel.scope.name')
+                        THEN '"otel.scope.name":' || to_json(sc.name) END,
+                   CASE WHEN nullif(sc.version, '') IS NOT NULL
+                             AND NOT list_contains(span_keys, 'otel.scope.version')
+                        THEN '"otel.scope.version":' || to_json(sc.version) END,
+                   otlp_kv_body(sc.attributes, span_keys),
+                   otlp_kv_body(ra, list_concat(span_keys, scope_keys))) || '}}' AS attrs,
+               list_transform(s.events, lambda e: struct_pack(name := e.name,
+                   ts := otlp_ts(e.timeUnixNano), attrs := otlp_kv_obj(e.attributes))) AS events,
+               list_transform(s.links, lambda l: struct_pack(trace_id := l.traceId,
+                   span_id := l.spanId, attrs := otlp_kv_obj(l.attributes))) AS links
+        FROM keyed
+        """,
+        {"p": prefix},
+    )
 
 
 def _looks_like_jsonl(path: Path) -> bool:
@@ -143,3 +233,14 @@ def _stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _otlp_doc")
         finally:
             con.unregister("_otlp_doc")
+
+
+_SNIFF = re.compile(rb'"resourceSpans"\s*:')
+
+
+def sniff(head: bytes) -> bool:
+    """OTLP/JSON: a JSON object (or JSONL of them) carrying ``resourceSpans``."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" and bool(_SNIFF.search(head))
+
+
+FORMAT = Format(name="otlp", sniff=sniff, read=read)

@@ -88,18 +88,32 @@ SPAN_COLUMNS: dict[str, str] = {
 }
 SPAN_DDL = ", ".join(f"{k} {v}" for k, v in SPAN_COLUMNS.items())
 
-_OUTPUT_KEYS = (
-    "gen_ai.output.messages output.value gen_ai.completion ai.response.text ai.response.object "
-    "gen_ai.tool.call.result gen_ai.output"
-).split()
-_INPUT_KEYS = (
-    "gen_ai.input.messages input.value gen_ai.prompt ai.prompt.messages ai.prompt "
-    "gen_ai.tool.call.arguments gen_ai.tool.args"
-).split()
-_EVENT_CONTENT_KEYS = (
-    "exception.message gen_ai.output.messages gen_ai.completion gen_ai.input.messages "
-    "gen_ai.prompt message"
-).split()
+_OUTPUT_KEYS = [
+    "gen_ai.output.messages",
+    "output.value",
+    "gen_ai.completion",
+    "ai.response.text",
+    "ai.response.object",
+    "gen_ai.tool.call.result",
+    "gen_ai.output",
+]
+_INPUT_KEYS = [
+    "gen_ai.input.messages",
+    "input.value",
+    "gen_ai.prompt",
+    "ai.prompt.messages",
+    "ai.prompt",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.args",
+]
+_EVENT_CONTENT_KEYS = [
+    "exception.message",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+    "gen_ai.input.messages",
+    "gen_ai.prompt",
+    "message",
+]
 
 
 def attr(key: str, obj: str = "attrs") -> str:
@@ -126,19 +140,19 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE otel_spans ({SPAN_DDL})")
     con.execute(f"CREATE OR REPLACE TEMP MACRO span_norm_id(x) AS {_NORM_ID}")
     # Nanoseconds (or, by magnitude, micro/milli/seconds) since the epoch -> TIMESTAMPTZ.
-    con.execute("""CREATE OR REPLACE TEMP MACRO span_epoch_ts(x) AS (
-        SELECT CASE WHEN n IS NULL OR n <= 0 THEN NULL
-                    WHEN n >= 1e17 THEN make_timestamptz((n // 1000)::BIGINT)
-                    WHEN n >= 1e14 THEN make_timestamptz(n::BIGINT)
-                    WHEN n >= 1e11 THEN make_timestamptz((n * 1000)::BIGINT)
-                    ELSE make_timestamptz((n * 1000000)::BIGINT) END
-        FROM (SELECT try_cast(try_cast(x AS VARCHAR) AS HUGEINT) AS n))""")
+    # No subquery, so that readers may call it inside lambdas.
+    con.execute("""CREATE OR REPLACE TEMP MACRO span_epoch_ts(x) AS CASE
+        WHEN NOT coalesce(try_cast(x AS DOUBLE) > 0, false) THEN NULL
+        WHEN try_cast(x AS DOUBLE) >= 1e17 THEN make_timestamptz(try_cast(try_cast(x AS HUGEINT) // 1000 AS BIGINT))
+        WHEN try_cast(x AS DOUBLE) >= 1e14 THEN make_timestamptz(try_cast(x AS DOUBLE)::BIGINT)
+        WHEN try_cast(x AS DOUBLE) >= 1e11 THEN make_timestamptz((try_cast(x AS DOUBLE) * 1e3)::BIGINT)
+        ELSE make_timestamptz((try_cast(x AS DOUBLE) * 1e6)::BIGINT) END""")
 
 
 def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
     """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``."""
     out_keys, in_keys = _first(_OUTPUT_KEYS), _first(_INPUT_KEYS)
-    con.execute(f"""
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE span_checked AS
         SELECT *, CASE
                 WHEN reason IS NOT NULL THEN reason

@@ -53,7 +53,9 @@ from toolkit.ingest.base import Format, reject, stage_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACE_ID = re.compile(rb'"traceId"\s*:')
-_ZIPKIN_FIELD = re.compile(rb'"(localEndpoint|remoteEndpoint)"\s*:|"kind"\s*:\s*"(CLIENT|SERVER|PRODUCER|CONSUMER)"')
+_ZIPKIN_FIELD = re.compile(
+    rb'"(localEndpoint|remoteEndpoint)"\s*:|"kind"\s*:\s*"(CLIENT|SERVER|PRODUCER|CONSUMER)"'
+)
 _NOT_ZIPKIN = re.compile(rb'"(operationName|resourceSpans|spanId)"\s*:')
 
 
@@ -78,9 +80,13 @@ def _service(endpoint: Any) -> str | None:
 
 
 def _endpoint(span: dict) -> tuple[str, str, str]:
-    ep = span.get("localEndpoint") if isinstance(span.get("localEndpoint"), dict) else {}
-    return (str(ep.get("serviceName", "")), str(ep.get("ipv4") or ep.get("ipv6") or ""),
-            str(ep.get("port", "")))
+    ep = span.get("localEndpoint")
+    ep = ep if isinstance(ep, dict) else {}
+    return (
+        str(ep.get("serviceName", "")),
+        str(ep.get("ipv4") or ep.get("ipv6") or ""),
+        str(ep.get("port", "")),
+    )
 
 
 def _server_halves(good: list[tuple[int, dict]]) -> dict[tuple[str, str], list[tuple[str, dict]]]:

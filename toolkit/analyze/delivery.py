@@ -1,0 +1,171 @@
+"""Delivery problems: duplicates and idempotency violations, late and out-of-order events."""
+
+from __future__ import annotations
+
+from typing import Unpack
+
+import duckdb
+import pandas as pd
+
+from toolkit.analyze.scope import Filters, run, scoped, terminal_types_sql
+
+DUPLICATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "idempotency_key",
+                     "copies", "first_event_id", "detail"]  # fmt: skip
+LATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "ts", "reference_event_id",
+                "reference_ts", "delay_s", "detail"]  # fmt: skip
+
+# Events whose parent carries the same idempotency key are the *effects* of a keyed request.
+KEYED_SQL = """keyed AS (
+    SELECT u.*, coalesce(p.idempotency_key = u.idempotency_key, false) AS is_effect
+    FROM uev u LEFT JOIN uev p
+        ON p.trace_id = coalesce(u.parent_trace_id, u.trace_id) AND p.event_id = u.parent_id
+    WHERE u.idempotency_key IS NOT NULL
+),
+keyed_repeat AS (
+    SELECT *, first_value(event_id) OVER w AS first_event_id, row_number() OVER w AS n,
+           count(*) OVER w AS copies
+    FROM keyed
+    WINDOW w AS (PARTITION BY trace_id, idempotency_key, type, is_effect,
+                              CASE WHEN NOT is_effect THEN source END
+                 ORDER BY ts, seq, event_id)
+)"""
+
+# Responses that came after their request's timeout, or after the requester had moved on.
+LATE_RESPONSE_SQL = """late_response AS (
+    SELECT c.trace_id, c.event_id, c.type, c.source, c.ts, r.event_id AS reference_event_id,
+           r.ts AS reference_ts, r.timeout_ms,
+           EXISTS (SELECT 1 FROM edge m WHERE m.p_trace = r.trace_id AND m.p_id = r.event_id
+                   AND m.c_source IS NOT DISTINCT FROM r.source AND m.c_ts < c.ts) AS moved_on
+    FROM edge e
+    JOIN uev r ON r.trace_id = e.p_trace AND r.event_id = e.p_id
+    JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+    WHERE r.timeout_ms IS NOT NULL AND c.source IS DISTINCT FROM r.source
+),
+late_response_found AS (
+    SELECT * FROM late_response
+    WHERE moved_on OR ts > reference_ts + to_microseconds(CAST(timeout_ms * 1000 AS BIGINT))
+)"""
+
+
+def duplicates(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:
+    """Redeliveries and idempotency violations.
+
+    * ``duplicate``: the same event (``trace_id``, ``source``, ``event_id``) recorded more than
+      once (one row per event, ``copies`` records); or a request sent again: events of the same
+      type and source sharing an idempotency key (one row per repeat, the first is not flagged).
+    * ``idempotency_violation``: a keyed request whose handler produced its effect more than
+      once. An *effect* is an event that carries the idempotency key of the event it reacts to;
+      two or more effects of one type for one key are a violation, and each effect after the
+      first (by time) is a row.
+
+    Zipkin's shared client/server span ids are imported as two events (the server half's id is
+    suffixed), so one RPC is never a duplicate.
+
+    Args:
+        con: the connection.
+        **filters: ``trace_id``, ``system``, ``start``, ``end`` (see ``Filters``).
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``kind``, ``type``, ``source``,
+        ``idempotency_key``, ``copies`` (records, or events sharing the key),
+        ``first_event_id`` (the first of the group), ``detail``.
+    """
+    base, params = scoped(**filters)
+    select = """
+        SELECT trace_id, event_id, 'duplicate' AS kind, any_value(type) AS type, source,
+               any_value(idempotency_key) AS idempotency_key, count(*) AS copies,
+               event_id AS first_event_id,
+               'recorded ' || count(*) || ' times (same source and id): a redelivery' AS detail
+        FROM ev GROUP BY trace_id, source, event_id HAVING count(*) > 1
+        UNION ALL
+        SELECT trace_id, event_id,
+               CASE WHEN is_effect THEN 'idempotency_violation' ELSE 'duplicate' END,
+               type, source, idempotency_key, copies, first_event_id,
+               CASE WHEN is_effect
+                    THEN 'effect ' || n || ' of ' || copies || ' for idempotency key '
+                         || idempotency_key || ' (first: ' || first_event_id || ')'
+                    ELSE 'sent again with idempotency key ' || idempotency_key
+                         || ' (first: ' || first_event_id || ')' END
+        FROM keyed_repeat WHERE n > 1
+        ORDER BY trace_id, event_id, kind
+    """
+    return run(con, [base, KEYED_SQL], select, params, DUPLICATE_COLUMNS)
+
+
+def late_events(
+    con: duckdb.DuckDBPyConnection, *, terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Late and out-of-order events.
+
+    * ``late``: an event that happened after its trace's terminal event ended (the first event
+      of a terminal type: ``terminal_types``, or learnt, see ``terminal_types_sql``); or a
+      response (a child from someone other than the requester) to a request that declares a
+      timeout (``attrs.timeoutms``), arriving after that timeout or after the requester had
+      already reacted to the request itself (it gave up / moved on).
+    * ``out_of_order``: a child recorded earlier than its parent (clock skew; ``delay_s`` is
+      the negative skew), or a per-source ``sequence`` attribute (the CloudEvents sequence
+      extension) going backwards in time order.
+
+    Args:
+        con: the connection.
+        terminal_types: event types that end a trace; ``None`` learns them from the data.
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``kind``, ``type``, ``source``, ``ts``,
+        ``reference_event_id`` (the terminal event, request or parent it is late or early
+        against), ``reference_ts``, ``delay_s`` (seconds after the reference; negative for
+        out-of-order), ``detail``. One row per event and kind.
+    """
+    base, params = scoped(**filters)
+    params["terminal_types"] = terminal_types
+    terminal = """terminal AS (
+        SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
+               arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end
+        FROM uev WHERE type IN (SELECT type FROM terminal_type) GROUP BY trace_id
+    )"""
+    sequenced = """sequenced AS (
+        SELECT trace_id, event_id, type, source, ts, sq,
+               lag(sq) OVER w AS prev_sq, lag(event_id) OVER w AS prev_id, lag(ts) OVER w AS prev_ts
+        FROM (SELECT *, json_extract_string(attrs, '$.sequence') AS sq FROM uev
+              WHERE attrs IS NOT NULL AND json_exists(attrs, '$.sequence'))
+        WINDOW w AS (PARTITION BY trace_id, source ORDER BY ts, seq)
+    )"""
+    delay = "date_diff('microsecond', {ref}, {ts}) / 1e6"
+    select = f"""
+        SELECT DISTINCT ON (trace_id, event_id, kind) * FROM (
+            SELECT u.trace_id, u.event_id, 'late' AS kind, u.type, u.source, u.ts,
+                   t.term_id AS reference_event_id, t.term_end AS reference_ts,
+                   {delay.format(ref="t.term_end", ts="u.ts")} AS delay_s,
+                   'after the trace ended with ' || t.term_id AS detail, 1 AS pri
+            FROM uev u JOIN terminal t USING (trace_id) WHERE u.ts > t.term_end
+            UNION ALL
+            SELECT trace_id, event_id, 'late', type, source, ts, reference_event_id, reference_ts,
+                   {delay.format(ref="reference_ts", ts="ts")},
+                   CASE WHEN moved_on AND ts <= reference_ts
+                            + to_microseconds(CAST(timeout_ms * 1000 AS BIGINT))
+                        THEN 'response after the requester had moved on'
+                        ELSE 'response after the request''s ' || timeout_ms || ' ms timeout' END, 0
+            FROM late_response_found
+            UNION ALL
+            SELECT c.trace_id, c.event_id, 'out_of_order', c.type, c.source, c.ts, p.event_id, p.ts,
+                   {delay.format(ref="p.ts", ts="c.ts")},
+                   'recorded ' || round(date_diff('microsecond', c.ts, p.ts) / 1e3, 3)
+                       || ' ms before its parent (clock skew?)', 0
+            FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
+            JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+            WHERE c.ts < p.ts
+            UNION ALL
+            SELECT trace_id, event_id, 'out_of_order', type, source, ts, prev_id, prev_ts,
+                   {delay.format(ref="prev_ts", ts="ts")},
+                   'sequence ' || sq || ' after ' || prev_sq || ' from the same source', 1
+            FROM sequenced
+            WHERE CASE WHEN regexp_full_match(sq, '\\d+') AND regexp_full_match(prev_sq, '\\d+')
+                       THEN sq::HUGEINT < prev_sq::HUGEINT ELSE sq < prev_sq END
+        ) ORDER BY trace_id, event_id, kind, pri
+    """
+    ctes = [base, terminal_types_sql(terminal_types), terminal, LATE_RESPONSE_SQL, sequenced]
+    return run(con, ctes, select, params, LATE_COLUMNS).sort_values(
+        ["trace_id", "ts", "event_id"], ignore_index=True
+    )

@@ -1,0 +1,233 @@
+"""Where the flow stops: unhandled events, hangs and missing terminal events, escalations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Unpack
+
+import duckdb
+import pandas as pd
+
+from toolkit.analyze.delivery import KEYED_SQL, LATE_RESPONSE_SQL
+from toolkit.analyze.scope import Filters, run, scoped, terminal_types_sql
+
+UNHANDLED_COLUMNS = ["trace_id", "event_id", "type", "source", "target", "ts", "reason"]
+HANG_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "target", "ts", "waited_s",
+                "detail"]  # fmt: skip
+ESCALATION_COLUMNS = ["trace_id", "event_id", "type", "source", "target", "ts", "trigger",
+                      "resolved_by", "resolved_ts", "time_to_resolve_s"]  # fmt: skip
+
+
+def _subscriptions(subscriptions: dict[str, str | list[str]] | pd.DataFrame | None) -> list[dict]:
+    """Normalise declared subscriptions to rows ``{"type": ..., "handler": ...}``."""
+    if subscriptions is None:
+        return []
+    if isinstance(subscriptions, pd.DataFrame):
+        return subscriptions[["type", "handler"]].to_dict("records")
+    rows = []
+    for event_type, handlers in subscriptions.items():
+        for handler in [handlers] if isinstance(handlers, str) else handlers:
+            rows.append({"type": event_type, "handler": handler})
+    return rows
+
+
+def unhandled_events(
+    con: duckdb.DuckDBPyConnection, *,
+    subscriptions: dict[str, str | list[str]] | pd.DataFrame | None = None,
+    threshold: float = 0.5, min_occurrences: int = 3, terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Events that nothing reacted to although their type is expected to be handled.
+
+    An event is *handled* when another event names it as its parent (in its trace, or across
+    traces through a link). A type is *expected to be handled* when declared in
+    ``subscriptions`` (event type -> handler or handlers, or a DataFrame with ``type`` and
+    ``handler`` columns); without a declaration, when the data shows it handled in at least
+    ``threshold`` of its ``min_occurrences`` or more occurrences (default: half of at least 3).
+    Sink and terminal types are never handled in the data, so they are not expected to be.
+
+    Reported elsewhere, not here: events that declare a timeout (``attrs.timeoutms``: a request
+    without a response is a hang), responses that came after their requester gave up (late) and
+    the extra effects of an idempotency violation (duplicates).
+
+    Args:
+        con: the connection.
+        subscriptions: declared handlers per event type; declared types use the declaration,
+            other types the data.
+        threshold: the handled share from which a type is expected to be handled.
+        min_occurrences: the fewest events of a type for the data to decide.
+        terminal_types: event types that end a trace (never expected to be handled).
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
+        ``reason`` (why it counts as unhandled).
+    """
+    base, params = scoped(**filters)
+    params |= {
+        "threshold": threshold,
+        "min_n": min_occurrences,
+        "terminal_types": terminal_types,
+        "sub_types": [r["type"] for r in _subscriptions(subscriptions)] or None,
+        "sub_handlers": [r["handler"] for r in _subscriptions(subscriptions)] or None,
+    }
+    expected = """
+        declared AS (
+            SELECT unnest($sub_types::VARCHAR[]) AS type, unnest($sub_handlers::VARCHAR[]) AS handler
+        ),
+        type_stats AS (
+            SELECT type, count(*) AS n, avg(is_handled::INT) AS share FROM node GROUP BY type
+        ),
+        expected AS (
+            SELECT type, 'declared: ' || string_agg(DISTINCT handler, ', ' ORDER BY handler)
+                         || ' subscribe to ' || type AS why
+            FROM declared GROUP BY type
+            UNION ALL
+            SELECT type, 'handled in ' || round(100 * share) || '% of ' || n || ' ' || type || ' events'
+            FROM type_stats
+            WHERE n >= $min_n AND share >= $threshold AND type NOT IN (SELECT type FROM declared)
+              AND type NOT IN (SELECT type FROM terminal_type)
+        )"""
+    select = """
+        SELECT n.trace_id, n.event_id, n.type, n.source, n.target, n.ts,
+               'no event reacts to it; ' || x.why AS reason
+        FROM node n JOIN expected x USING (type)
+        WHERE NOT n.is_handled AND n.timeout_ms IS NULL
+          AND (n.trace_id, n.event_id) NOT IN (SELECT (trace_id, event_id) FROM late_response_found)
+          AND (n.trace_id, n.event_id) NOT IN (
+                SELECT (trace_id, event_id) FROM keyed_repeat WHERE is_effect AND n > 1)
+        ORDER BY n.trace_id, n.ts, n.event_id
+    """
+    ctes = [base, terminal_types_sql(terminal_types), LATE_RESPONSE_SQL, KEYED_SQL, expected]
+    return run(con, ctes, select, params, UNHANDLED_COLUMNS)
+
+
+def hangs(
+    con: duckdb.DuckDBPyConnection, *, timeout: float | None = None,
+    as_of: datetime | str | None = None, terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Requests that got no response, and traces that never reached a terminal event.
+
+    * ``hang``: a request (an event declaring ``attrs.timeoutms``, or with ``timeout`` given,
+      any event whose type is usually answered by someone else) that no one other than its
+      requester ever answered, and that had waited longer than its timeout by ``as_of``.
+    * ``missing_terminal``: a trace without an event of a terminal type (declared in
+      ``terminal_types`` or learnt: see ``terminal_types_sql``); the row points at the trace's
+      last recorded event (latest ``ts``, then source order). Data without terminal types
+      yields no such rows.
+
+    Args:
+        con: the connection.
+        timeout: seconds a request may wait, for requests that declare no timeout; ``None``
+            checks only requests that declare one.
+        as_of: the time of observation; ``None`` uses the latest event in the database.
+        terminal_types: event types that end a trace; ``None`` learns them.
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``kind`` (``hang`` or ``missing_terminal``),
+        ``type``, ``source``, ``target``, ``ts``, ``waited_s`` (seconds from the event to
+        ``as_of``), ``detail``.
+    """
+    base, params = scoped(**filters)
+    params |= {
+        "timeout_s": timeout,
+        "terminal_types": terminal_types,
+        "as_of": as_of.isoformat() if isinstance(as_of, datetime) else as_of,
+    }
+    ctes = [
+        base, terminal_types_sql(terminal_types),
+        "observed AS (SELECT coalesce($as_of::TIMESTAMPTZ, (SELECT max(ts) FROM events)) AS at)",
+        """answered AS (
+            SELECT DISTINCT e.p_trace, e.p_id FROM edge e
+            JOIN uev r ON r.trace_id = e.p_trace AND r.event_id = e.p_id
+            WHERE e.c_source IS DISTINCT FROM r.source)""",
+        """usually_answered AS (
+            SELECT type FROM uev u
+            LEFT JOIN answered a ON a.p_trace = u.trace_id AND a.p_id = u.event_id
+            GROUP BY type HAVING avg((a.p_id IS NOT NULL)::INT) >= 0.5 AND count(*) >= 3)""",
+        """request AS (
+            SELECT *, coalesce(timeout_ms / 1e3, $timeout_s) AS limit_s FROM uev
+            WHERE timeout_ms IS NOT NULL
+               OR ($timeout_s IS NOT NULL AND type IN (SELECT type FROM usually_answered)))""",
+        """last_event AS (
+            SELECT u.* FROM uev u JOIN (
+                SELECT trace_id, arg_max(event_id, (ts, seq)) AS event_id FROM uev GROUP BY trace_id
+            ) l USING (trace_id, event_id))""",
+    ]  # fmt: skip
+    waited = "date_diff('microsecond', {t}, o.at) / 1e6"
+    select = f"""
+        SELECT r.trace_id, r.event_id, 'hang' AS kind, r.type, r.source, r.target, r.ts,
+               {waited.format(t="r.ts")} AS waited_s,
+               'no response; waited ' || round({waited.format(t="r.ts")}, 3) || ' s, timeout '
+                   || r.limit_s || ' s' AS detail
+        FROM request r CROSS JOIN observed o
+        LEFT JOIN answered a ON a.p_trace = r.trace_id AND a.p_id = r.event_id
+        WHERE a.p_id IS NULL AND {waited.format(t="r.ts")} > r.limit_s
+        UNION ALL
+        SELECT l.trace_id, l.event_id, 'missing_terminal', l.type, l.source, l.target, l.ts,
+               {waited.format(t="l.ts")},
+               'never reached ' || (SELECT string_agg(type, ' / ' ORDER BY type) FROM terminal_type)
+                   || '; the last event is ' || l.type
+        FROM last_event l CROSS JOIN observed o
+        WHERE EXISTS (SELECT 1 FROM terminal_type) AND l.trace_id NOT IN (
+            SELECT trace_id FROM uev WHERE type IN (SELECT type FROM terminal_type))
+        ORDER BY trace_id, ts, event_id
+    """
+    return run(con, ctes, select, params, HANG_COLUMNS)
+
+
+DEFAULT_ESCALATION_TYPES = r"escalat|handoff|hand_off|human"
+DEFAULT_HUMAN_TARGETS = ("human", "operator", "supervisor", "reviewer")
+
+
+def escalations(
+    con: duckdb.DuckDBPyConnection, *, type_pattern: str = DEFAULT_ESCALATION_TYPES,
+    human_targets: tuple[str, ...] = DEFAULT_HUMAN_TARGETS, **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Handoffs to a human: what triggered them and how long until resolved.
+
+    An escalation is an event whose type matches ``type_pattern`` (case-insensitive regular
+    expression) or whose target is one of ``human_targets``, and that is not itself a reply
+    from the human side (an event reacting to an escalation, or sent by a human target).
+
+    Trigger: the event's ``attrs.reason`` when present; else ``timeout`` when it or its parent
+    has status timeout; else ``low_confidence`` / ``contradiction`` from cues in its content
+    ("confidence", "unsure", "not sure" / "contradict", "conflict"); else ``unknown``.
+    Resolution: the first event reacting to the escalation.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
+        ``trigger``, ``resolved_by`` (event id or NULL), ``resolved_ts``,
+        ``time_to_resolve_s``.
+    """
+    base, params = scoped(**filters)
+    params |= {"pattern": type_pattern, "humans": list(human_targets)}
+    candidates = """candidate AS (
+        SELECT u.*, p.status AS parent_status,
+               (SELECT any_value(content) FROM ev WHERE ev.trace_id = u.trace_id
+                AND ev.event_id = u.event_id) AS content
+        FROM uev u LEFT JOIN uev p ON p.trace_id = u.trace_id AND p.event_id = u.parent_id
+        WHERE (regexp_matches(u.type, $pattern, 'i') OR list_contains($humans, lower(u.target)))
+          AND NOT list_contains($humans, lower(coalesce(u.source, '')))
+          AND NOT coalesce(regexp_matches(p.type, $pattern, 'i')
+                           OR list_contains($humans, lower(p.target)), false)
+    )"""
+    select = """
+        SELECT c.trace_id, c.event_id, c.type, c.source, c.target, c.ts,
+               coalesce(json_extract_string(c.attrs, '$.reason'),
+                   CASE WHEN c.status = 'timeout' OR c.parent_status = 'timeout' THEN 'timeout'
+                        WHEN regexp_matches(c.content, 'confiden|unsure|not sure|uncertain', 'i')
+                            THEN 'low_confidence'
+                        WHEN regexp_matches(c.content, 'contradict|conflict|inconsistent', 'i')
+                            THEN 'contradiction'
+                        ELSE 'unknown' END) AS trigger,
+               r.c_id AS resolved_by, r.c_ts AS resolved_ts,
+               date_diff('microsecond', c.ts, r.c_ts) / 1e6 AS time_to_resolve_s
+        FROM candidate c LEFT JOIN (
+            SELECT p_trace, p_id, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM edge GROUP BY ALL
+        ) r ON r.p_trace = c.trace_id AND r.p_id = c.event_id
+        ORDER BY c.trace_id, c.ts, c.event_id
+    """
+    return run(con, [base, candidates], select, params, ESCALATION_COLUMNS)

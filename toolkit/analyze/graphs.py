@@ -1,0 +1,115 @@
+"""Event graphs: one trace's causal graph, and the flow graph aggregated over many traces."""
+
+from __future__ import annotations
+
+from typing import Literal, Unpack
+
+import duckdb
+import networkx as nx
+import pandas as pd
+
+from toolkit.analyze.scope import Filters, run, scoped
+from toolkit.db import query
+
+FLOW_EDGE_COLUMNS = ["parent", "child", "count", "traces", "share_of_traces", "p50_ms", "p95_ms",
+                     "max_ms"]  # fmt: skip
+
+
+def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
+    """The causal graph of one trace.
+
+    Nodes are event ids with attributes ``type``, ``source``, ``target``, ``ts``, ``end_ts``,
+    ``status``, ``content``, ``seq`` and ``records`` (how many times it was recorded: more than
+    one is a redelivery). Edges go from an event to the events that react to it
+    (``kind="causes"``). A trace without any causation ids (a chat log) gets ``kind="follows"``
+    edges between consecutive events in time order instead. A parent outside the trace is not
+    a node; the child gets ``parent_missing=True``. Cycles from bad data are kept as they are
+    (building the graph never walks it).
+    """
+    nodes = query(con, """
+        SELECT event_id, any_value(type) AS type, any_value(source) AS source,
+               any_value(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
+               any_value(status) AS status, any_value(content) AS content,
+               any_value(parent_id) AS parent_id, min(seq) AS seq, count(*) AS records
+        FROM events WHERE trace_id = $t GROUP BY event_id ORDER BY ts NULLS LAST, seq, event_id
+    """, t=trace_id)  # fmt: skip
+    graph = nx.DiGraph(trace_id=trace_id)
+    for row in nodes.itertuples(index=False):
+        attrs = row._asdict()
+        attrs.pop("event_id")
+        attrs = {k: (None if pd.isna(v) else v) for k, v in attrs.items()}
+        graph.add_node(row.event_id, **attrs)
+    ids = set(nodes["event_id"])
+    if nodes["parent_id"].notna().any():
+        for child, parent in zip(nodes["event_id"], nodes["parent_id"], strict=True):
+            if pd.isna(parent):
+                continue
+            if parent in ids:
+                graph.add_edge(parent, child, kind="causes")
+            else:
+                graph.nodes[child]["parent_missing"] = True
+    else:
+        order = list(nodes["event_id"])
+        graph.add_edges_from(zip(order, order[1:], strict=False), kind="follows")
+    return graph
+
+
+def flow_edges(
+    con: duckdb.DuckDBPyConnection, *, by: Literal["type", "source_type", "source"] = "type",
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """The directly-follows graph made causal, as a table of edges between event kinds.
+
+    An edge ``parent -> child`` counts the events of kind ``child`` that reacted to an event of
+    kind ``parent`` (the kind is the type, ``source:type``, or the source, by ``by``). Traces
+    without causation ids (chat logs) contribute their consecutive pairs instead.
+
+    Returns:
+        Columns ``parent``, ``child``, ``count``, ``traces`` (traces with the edge),
+        ``share_of_traces`` (of the traces in scope), ``p50_ms``, ``p95_ms``, ``max_ms``
+        (reaction latency: child time minus parent time, in milliseconds).
+    """
+    base, params = scoped(**filters)
+    key = {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
+           "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"}[by]  # fmt: skip
+    pairs = f"""pair AS (
+        SELECT {key.format(a="p")} AS parent, {key.format(a="c")} AS child, c.trace_id,
+               date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
+        FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
+        JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+        UNION ALL
+        SELECT {key.format(a="p")}, {key.format(a="c")}, c.trace_id,
+               date_diff('microsecond', p.ts, c.ts) / 1e3
+        FROM (SELECT *, lead(event_id) OVER (PARTITION BY trace_id ORDER BY ts, seq) AS next_id
+              FROM uev WHERE trace_id NOT IN (SELECT DISTINCT c_trace FROM edge)) p
+        JOIN uev c ON c.trace_id = p.trace_id AND c.event_id = p.next_id
+    )"""
+    select = """
+        SELECT parent, child, count(*) AS count, count(DISTINCT trace_id) AS traces,
+               count(DISTINCT trace_id) / (SELECT count(DISTINCT trace_id) FROM uev) AS share_of_traces,
+               quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms, max(ms) AS max_ms
+        FROM pair GROUP BY parent, child ORDER BY count DESC, parent, child
+    """
+    return run(con, [base, pairs], select, params, FLOW_EDGE_COLUMNS)
+
+
+def flow_graph(
+    con: duckdb.DuckDBPyConnection, *, by: Literal["type", "source_type", "source"] = "type",
+    **filters: Unpack[Filters],
+) -> nx.DiGraph:  # fmt: skip
+    """:func:`flow_edges` as a ``networkx.DiGraph``.
+
+    Edge attributes are the table's columns; node attribute ``count`` is the number of events
+    of that kind in scope.
+    """
+    edges = flow_edges(con, by=by, **filters)
+    base, params = scoped(**filters)
+    key = {"type": "type", "source": "coalesce(source, '?')",
+           "source_type": "coalesce(source, '?') || ':' || type"}[by]  # fmt: skip
+    counts = run(con, [base], f"SELECT {key} AS node, count(*) AS count FROM uev GROUP BY 1",
+                 params, ["node", "count"])  # fmt: skip
+    graph = nx.DiGraph(by=by)
+    graph.add_nodes_from((r.node, {"count": int(r.count)}) for r in counts.itertuples(index=False))
+    for row in edges.itertuples(index=False):
+        graph.add_edge(row.parent, row.child, **{c: getattr(row, c) for c in FLOW_EDGE_COLUMNS[2:]})
+    return graph

@@ -1,0 +1,117 @@
+"""Latency: percentiles of durations, reaction times and trace durations; critical paths."""
+
+from __future__ import annotations
+
+from typing import Literal, Unpack
+
+import duckdb
+import pandas as pd
+
+from toolkit.analyze.graphs import event_graph
+from toolkit.analyze.scope import Filters, run, scoped
+
+LATENCY_COLUMNS = ["measure", "key", "count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"]
+CRITICAL_PATH_COLUMNS = ["step", "event_id", "type", "source", "ts", "end", "contribution_ms",
+                         "cumulative_ms"]  # fmt: skip
+
+
+def latency(
+    con: duckdb.DuckDBPyConnection, *,
+    by: Literal["type", "source", "handler", "trace"] = "type", **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Latency percentiles, in milliseconds, of three measures.
+
+    * ``duration``: ``end_ts - ts`` of events that have an end (spans, tool calls).
+    * ``reaction``: a child's time minus its parent's (how long until someone reacted).
+    * ``end_to_end``: a trace's last end minus its first start.
+
+    ``by`` groups them: ``type`` (the event's type; for reactions, the reacting event's type),
+    ``source`` (the emitter; for reactions, the parent's source, who waited), ``handler`` (for
+    reactions, the reacting event's source; for durations, the event's source) or ``trace``.
+    End-to-end durations are grouped by system, or by trace with ``by="trace"``.
+
+    Returns:
+        Columns ``measure``, ``key``, ``count``, ``p50_ms``, ``p90_ms``, ``p95_ms``,
+        ``p99_ms``, ``max_ms``.
+    """
+    base, params = scoped(**filters)
+    own = {"type": "u.type", "source": "u.source", "handler": "u.source", "trace": "u.trace_id"}[by]
+    reaction = {"type": "c.type", "source": "p.source", "handler": "c.source",
+                "trace": "c.trace_id"}[by]  # fmt: skip
+    trace_key = "trace_id" if by == "trace" else "system"
+    stats = """count(*) AS count, quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.9) AS p90_ms,
+               quantile_cont(ms, 0.95) AS p95_ms, quantile_cont(ms, 0.99) AS p99_ms, max(ms) AS max_ms"""
+    select = f"""
+        SELECT 'duration' AS measure, key, {stats} FROM (
+            SELECT {own} AS key, date_diff('microsecond', u.ts, u.end_ts) / 1e3 AS ms
+            FROM uev u WHERE u.end_ts IS NOT NULL AND u.ts IS NOT NULL) GROUP BY key
+        UNION ALL
+        SELECT 'reaction', key, {stats} FROM (
+            SELECT {reaction} AS key, date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
+            FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
+            JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+            WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL) GROUP BY key
+        UNION ALL
+        SELECT 'end_to_end', key, {stats} FROM (
+            SELECT coalesce({trace_key}, '(unknown)') AS key,
+                   date_diff('microsecond', min(ts), max(coalesce(end_ts, ts))) / 1e3 AS ms
+            FROM uev LEFT JOIN traces USING (trace_id) WHERE ts IS NOT NULL
+            GROUP BY trace_id, {trace_key}) GROUP BY key
+        ORDER BY measure, p95_ms DESC, key
+    """
+    return run(con, [base], select, params, LATENCY_COLUMNS)
+
+
+def critical_path(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:
+    """The chain of events that determines when the trace ended.
+
+    Start at the event that ends last (``end_ts``, else ``ts``); walk up its causes to the root;
+    then, while the current event has reactions, follow the one that ends last (for span trees,
+    where the last to end is the root). Each step's ``contribution_ms`` is the time from its
+    start to the next step's start (the last step: its own duration), so the contributions add
+    up to the time from the root's start to the last step's end. Cycles are cut where an event
+    would repeat.
+
+    Returns:
+        Columns ``step`` (0 = root), ``event_id``, ``type``, ``source``, ``ts``, ``end``,
+        ``contribution_ms``, ``cumulative_ms``; empty for an unknown trace.
+    """
+    graph = event_graph(con, trace_id)
+    timed = [n for n, d in graph.nodes(data=True) if d["ts"] is not None]
+    if not timed:
+        return pd.DataFrame(columns=CRITICAL_PATH_COLUMNS)
+
+    def end(n: str) -> pd.Timestamp:
+        d = graph.nodes[n]
+        return d["end_ts"] if d["end_ts"] is not None else d["ts"]
+
+    last = max(timed, key=lambda n: (end(n), graph.nodes[n]["seq"] or 0))
+    path = [last]
+    while True:  # up to the root
+        parents = [p for p in graph.predecessors(path[0]) if p not in path]
+        if not parents:
+            break
+        path.insert(0, parents[0])
+    while True:  # down through the reaction that ends last
+        children = [
+            c
+            for c in graph.successors(path[-1])
+            if c not in path and graph.nodes[c]["ts"] is not None
+        ]
+        if not children:
+            break
+        path.append(max(children, key=end))
+    rows = []
+    for i, n in enumerate(path):
+        d = graph.nodes[n]
+        nxt = graph.nodes[path[i + 1]]["ts"] if i + 1 < len(path) else end(n)
+        ms = (
+            (nxt - d["ts"]).total_seconds() * 1e3
+            if d["ts"] is not None and nxt is not None
+            else None
+        )
+        rows.append({"step": i, "event_id": n, "type": d["type"], "source": d["source"],
+                     "ts": d["ts"], "end": end(n), "contribution_ms": ms})  # fmt: skip
+    df = pd.DataFrame(rows, columns=CRITICAL_PATH_COLUMNS[:-1])
+    df["cumulative_ms"] = df["contribution_ms"].cumsum()
+    return df

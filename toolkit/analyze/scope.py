@@ -1,0 +1,108 @@
+"""The shared pieces of the event-flow analyses: filters, handled-ness, terminal types.
+
+Each analysis wraps its query around the scoped events (``ev``), so filters mean the same
+everywhere: ``trace_id``, ``system`` and a time range on the trace's first event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+import duckdb
+import pandas as pd
+
+from toolkit.db import query
+
+
+class Filters(TypedDict, total=False):
+    """The keyword-only filters every analysis takes."""
+
+    trace_id: str | None  # one trace
+    system: str | None  # traces of one system (``traces.system``)
+    start: datetime | str | None  # traces whose first event is at or after this time
+    end: datetime | str | None  # ... and before this time
+
+
+def scoped(
+    *, trace_id: str | None = None, system: str | None = None,
+    start: datetime | str | None = None, end: datetime | str | None = None,
+) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """SQL for the common CTEs and their parameters.
+
+    Defines ``ev`` (the event records in scope), ``uev`` (one row per distinct event, with
+    ``records`` counting its copies), ``edge`` (causation: child -> parent, across traces when a
+    link says so) and ``node`` (``uev`` plus ``is_handled``: some event reacts to it). ``start``
+    and ``end`` keep traces whose first event lies in ``[start, end)``.
+    """
+    sql = """
+        ev AS (
+            SELECT e.* FROM events e
+            WHERE ($trace_id IS NULL OR e.trace_id = $trace_id)
+              AND ($system IS NULL OR e.trace_id IN (SELECT trace_id FROM traces WHERE system = $system))
+              AND (($start IS NULL AND $end IS NULL) OR e.trace_id IN (
+                    SELECT trace_id FROM events GROUP BY trace_id
+                    HAVING ($start IS NULL OR min(ts) >= $start::TIMESTAMPTZ)
+                       AND ($end IS NULL OR min(ts) < $end::TIMESTAMPTZ)))
+        ),
+        -- one row per distinct event (a redelivery is recorded twice but is one event)
+        uev AS MATERIALIZED (
+            SELECT trace_id, event_id, any_value(parent_id) AS parent_id, any_value(type) AS type,
+                   any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
+                   max(end_ts) AS end_ts, any_value(status) AS status,
+                   any_value(idempotency_key) AS idempotency_key, any_value(attrs) AS attrs,
+                   min(seq) AS seq, count(*) AS records,
+                   any_value(try_cast(json_extract_string(attrs, '$.timeoutms') AS DOUBLE)) AS timeout_ms,
+                   any_value(json_extract_string(attrs, '$.parent_trace_id')) AS parent_trace_id
+            FROM ev GROUP BY trace_id, event_id
+        ),
+        -- causation edges: a child names its parent (in its own trace, or across a link)
+        edge AS MATERIALIZED (
+            SELECT coalesce(c.parent_trace_id, c.trace_id) AS p_trace, c.parent_id AS p_id,
+                   c.trace_id AS c_trace, c.event_id AS c_id, c.source AS c_source,
+                   c.type AS c_type, c.ts AS c_ts, c.status AS c_status
+            FROM uev c WHERE c.parent_id IS NOT NULL
+        ),
+        node AS MATERIALIZED (
+            SELECT u.*, h.p_id IS NOT NULL AS is_handled
+            FROM uev u LEFT JOIN (SELECT DISTINCT p_trace, p_id FROM edge) h
+                ON h.p_trace = u.trace_id AND h.p_id = u.event_id
+        )"""
+    params = {"trace_id": trace_id, "system": system, "start": _text(start), "end": _text(end)}
+    return sql, params
+
+
+def _text(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def terminal_types_sql(terminal_types: list[str] | None) -> str:
+    """CTE ``terminal_type(type)``: declared, or learnt from the data.
+
+    Learnt: a type is terminal when no event ever reacts to it (a sink) and it is the last event
+    (latest ``ts``) of more than half of the traces it occurs in, across at least two traces.
+    Data with no such type (chat logs whose last speaker varies, span trees) has none, and the
+    analyses that need a terminal event report nothing for it.
+    """
+    if terminal_types is not None:
+        return "terminal_type AS (SELECT unnest($terminal_types::VARCHAR[]) AS type)"
+    return """terminal_type AS (
+        SELECT type FROM (
+            SELECT n.type, count(DISTINCT n.trace_id) AS traces,
+                   count(DISTINCT n.trace_id) FILTER (n.event_id = l.last_id) AS last_in,
+                   bool_or(n.is_handled) AS handled
+            FROM node n JOIN (
+                SELECT trace_id, arg_max(event_id, (ts, seq)) AS last_id FROM uev GROUP BY trace_id
+            ) l USING (trace_id)
+            GROUP BY n.type
+        ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces
+    )"""
+
+
+def run(con: duckdb.DuckDBPyConnection, ctes: list[str], select: str, params: dict[str, Any],
+        columns: list[str]) -> pd.DataFrame:  # fmt: skip
+    """Run ``WITH <ctes> <select>`` and return it with ``columns`` in that order."""
+    sql = "WITH " + ",\n".join(ctes) + "\n" + select
+    used = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
+    df = query(con, sql, **used)
+    return df[columns]
