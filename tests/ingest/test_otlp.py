@@ -90,18 +90,23 @@ def _otlp_spans(path: Path) -> list[dict]:
         requests = [json.loads(text)]
     except ValueError:
         requests = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [
-        {
-            "trace": s["traceId"].lower(),
-            "parent": s.get("parentSpanId") or None,
-            "events": len(s.get("events", [])),
-            "links": len(s.get("links", [])),
-        }
-        for r in requests
-        for rs in r["resourceSpans"]
-        for ss in rs["scopeSpans"]
-        for s in ss["spans"]
-    ]
+    out = []
+    for r in requests:
+        for rs in r["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for s in ss["spans"]:
+                    links = s.get("links", [])
+                    # a link is causation for a root or consumer span
+                    use_link = bool(links) and (not s.get("parentSpanId") or s.get("kind") == 5)
+                    out.append(
+                        {
+                            "trace": s["traceId"].lower(),
+                            "parent": s.get("parentSpanId") or use_link,
+                            "events": len(s.get("events", [])),
+                            "cross": use_link and links[0]["traceId"] != s["traceId"],
+                        }
+                    )
+    return out
 
 
 def _sdk_spans(path: Path) -> list[dict]:
@@ -150,7 +155,7 @@ def test_shared_file_loads_whole(con, tmp_path, rel, fmt):
         "traces": len({s["trace"] for s in spans}),
         "parented": sum(bool(s["parent"]) for s in spans) + n_events,
         "span_events": n_events,
-        "cross_trace": 0,  # no shared file carries span links
+        "cross_trace": sum(s["cross"] for s in spans),  # only tags_opname_trace has links
     }
     again = tmp_path / path.name  # the same records again, in a file with other bytes
     again.write_bytes(path.read_bytes() + b"\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal, Unpack
 
 import duckdb
@@ -50,7 +51,7 @@ def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
                 graph.nodes[child]["parent_missing"] = True
     else:
         order = list(nodes["event_id"])
-        graph.add_edges_from(zip(order, order[1:], strict=False), kind="follows")
+        graph.add_edges_from(pairwise(order), kind="follows")
     return graph
 
 
