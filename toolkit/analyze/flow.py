@@ -83,7 +83,7 @@ def unhandled_events(
                          || ' subscribe to ' || type AS why
             FROM declared GROUP BY type
             UNION ALL
-            SELECT type, 'handled in ' || round(100 * share) || '% of ' || n || ' ' || type || ' events'
+            SELECT type, 'handled in ' || round(100 * share)::INT || '% of ' || n || ' ' || type || ' events'
             FROM type_stats
             WHERE n >= $min_n AND share >= $threshold AND type NOT IN (SELECT type FROM declared)
               AND type NOT IN (SELECT type FROM terminal_type)

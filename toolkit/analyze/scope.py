@@ -79,23 +79,25 @@ def _text(value: datetime | str | None) -> str | None:
 def terminal_types_sql(terminal_types: list[str] | None) -> str:
     """CTE ``terminal_type(type)``: declared, or learnt from the data.
 
-    Learnt: a type is terminal when no event ever reacts to it (a sink) and it is the last event
-    (latest ``ts``) of more than half of the traces it occurs in, across at least two traces.
-    Data with no such type (chat logs whose last speaker varies, span trees) has none, and the
-    analyses that need a terminal event report nothing for it.
+    Learnt: a type is terminal when no event ever reacts to it (a sink), it occurs in at least
+    two traces, it is the last event (latest ``ts``) of more than half of them, and on average
+    fewer than half an event is recorded after it. The last condition keeps a sink that is last
+    only because many runs broke off after it (a human's reply, say: in the runs that go on,
+    several events follow it) from passing as terminal. Data with no such type (chat logs whose
+    last speaker varies, span trees) has none, and the analyses that need a terminal event
+    report nothing for it. When most runs never reach their real end, declare the types.
     """
     if terminal_types is not None:
         return "terminal_type AS (SELECT unnest($terminal_types::VARCHAR[]) AS type)"
     return """terminal_type AS (
         SELECT type FROM (
-            SELECT n.type, count(DISTINCT n.trace_id) AS traces,
-                   count(DISTINCT n.trace_id) FILTER (n.event_id = l.last_id) AS last_in,
-                   bool_or(n.is_handled) AS handled
-            FROM node n JOIN (
-                SELECT trace_id, arg_max(event_id, (ts, seq)) AS last_id FROM uev GROUP BY trace_id
-            ) l USING (trace_id)
-            GROUP BY n.type
-        ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces
+            SELECT type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
+                   count(DISTINCT trace_id) FILTER (after = 0) AS last_in, avg(after) AS mean_after
+            FROM (SELECT type, trace_id, is_handled,
+                         row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
+                  FROM node)
+            GROUP BY type
+        ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces AND mean_after < 0.5
     )"""
 
 

@@ -21,6 +21,8 @@ Mapping (CloudEvents attribute -> ``events`` column):
 ``endtime``          ``end_ts`` (RFC 3339; for events with a duration)
 ``system``           ``traces.system`` (first value seen in the trace)
 ``task``             ``traces.task``
+``parenttraceid``    ``attrs.parent_trace_id``: the trace of the ``causationid`` event, when
+                     that event belongs to another trace (a link across traces)
 everything else      ``attrs`` (``subject``, ``datacontenttype``, ``data_base64``, other
                      extensions such as ``timeoutms``, ``deliverycount``, ``sequence``)
 ===================  ==================================================================
@@ -61,6 +63,7 @@ _MAPPED = [
     "endtime",
     "system",
     "task",
+    "parenttraceid",
 ]
 # Attributes read from each record: the mapped ones and the optional core ones we validate.
 _FIELDS = [*_MAPPED, "datacontenttype", "dataschema", "subject", "data_base64"]
@@ -178,7 +181,9 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
                upper(time)::TIMESTAMPTZ AS ts, upper(endtime)::TIMESTAMPTZ AS end_ts, status,
                idempotencykey AS idempotency_key, correlationid AS correlation_id,
                CASE k_data WHEN 'absent' THEN NULL WHEN 'string' THEN data ELSE f_data END AS content,
-               attrs, ord, ord AS seq, $p || ord AS origin
+               CASE WHEN parenttraceid IS NULL THEN attrs
+                    ELSE json_merge_patch(coalesce(attrs, '{}'), json_object('parent_trace_id', parenttraceid))
+               END AS attrs, ord, ord AS seq, $p || ord AS origin
         FROM ce_checked WHERE reason IS NULL
         """,
         {"p": origin_prefix},

@@ -116,12 +116,39 @@ _EVENT_CONTENT_KEYS = [
 ]
 
 
-def attr(key: str, obj: str = "attrs") -> str:
-    """SQL for the text of flat attribute ``key`` of the JSON object ``obj`` (NULL when absent)."""
+_KEYS = [
+    *_OUTPUT_KEYS,
+    *_INPUT_KEYS,
+    "gen_ai.agent.name",
+    "agent.name",
+    "service.name",
+    "gen_ai.operation.name",
+    "openinference.span.kind",
+    "messaging.operation.type",
+    "messaging.operation",
+    "gen_ai.tool.name",
+    "tool.name",
+    "messaging.destination.name",
+    "peer.service",
+    "messaging.message.id",
+    "error.type",
+    "gen_ai.system",
+    "gen_ai.provider.name",
+]
+# The attributes the mapping reads, extracted in one parse of ``attrs`` into the struct ``a``.
+_KEY_STRUCT = "{" + ",".join(f'"{k}":"VARCHAR"' for k in dict.fromkeys(_KEYS)) + "}"
+
+
+def attr(key: str, obj: str = "a") -> str:
+    """SQL for the text of attribute ``key``: from the struct ``a`` (span attributes parsed
+    once), or from the JSON object ``obj`` (NULL when absent)."""
+    if obj == "a":
+        assert key in _KEYS, key
+        return f"a['{key}']"
     return f"""nullif({obj}->>'$."{key}"', 'null')"""
 
 
-def _first(keys: list[str], obj: str = "attrs") -> str:
+def _first(keys: list[str], obj: str = "a") -> str:
     return "coalesce(" + ", ".join(attr(k, obj) for k in keys) + ")"
 
 
@@ -139,6 +166,11 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or empty) ``otel_spans`` and the helper macros the readers use."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE otel_spans ({SPAN_DDL})")
     con.execute(f"CREATE OR REPLACE TEMP MACRO span_norm_id(x) AS {_NORM_ID}")
+    # Add the members ``extra`` (JSON text without braces) to the object text ``obj``.
+    con.execute("""CREATE OR REPLACE TEMP MACRO span_splice(obj, extra) AS CASE
+        WHEN extra = '' THEN coalesce(obj, '{}')
+        WHEN obj IS NULL OR regexp_full_match(obj::VARCHAR, '\\{\\s*\\}') THEN '{' || extra || '}'
+        ELSE left(rtrim(obj::VARCHAR), -1) || ',' || extra || '}' END""")
     # Nanoseconds (or, by magnitude, micro/milli/seconds) since the epoch -> TIMESTAMPTZ.
     # No subquery, so that readers may call it inside lambdas.
     con.execute("""CREATE OR REPLACE TEMP MACRO span_epoch_ts(x) AS CASE
@@ -152,7 +184,7 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
 def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
     """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``."""
     out_keys, in_keys = _first(_OUTPUT_KEYS), _first(_INPUT_KEYS)
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE span_checked AS
         SELECT *, CASE
                 WHEN reason IS NOT NULL THEN reason
@@ -162,6 +194,7 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
             END AS why
         FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id),
                      span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
+                     try(json_transform(attrs, '{_KEY_STRUCT}')) AS a,
                      CASE WHEN NOT regexp_full_match(coalesce(trim(parent_span_id), ''), '0*')
                           THEN span_norm_id(parent_span_id) END AS pid
               FROM otel_spans s)
@@ -202,11 +235,14 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
                        AS target,
                    CASE WHEN consumer_side THEN {attr("messaging.message.id")} END AS idempotency_key,
                    coalesce({out_keys}, {in_keys}) AS content,
-                   json_merge_patch(coalesce(attrs, '{{}}'), json_object(
-                       'span.kind', kind, 'otel.status_description', nullif(status_message, ''),
-                       'links', CASE WHEN len(links) > 0 THEN to_json(links) END,
-                       'parent_trace_id', CASE WHEN use_link AND link.trace_id <> tid THEN link.trace_id END,
-                       'parent_span_id', CASE WHEN use_link AND pid IS NOT NULL THEN pid END)) AS attrs
+                   span_splice(attrs, concat_ws(',',
+                       '"span.kind":' || to_json(kind),
+                       '"otel.status_description":' || to_json(nullif(status_message, '')),
+                       CASE WHEN len(links) > 0 THEN '"links":' || to_json(links) END,
+                       CASE WHEN use_link AND link.trace_id <> tid
+                            THEN '"parent_trace_id":' || to_json(link.trace_id) END,
+                       CASE WHEN use_link AND pid IS NOT NULL
+                            THEN '"parent_span_id":' || to_json(pid) END)) AS attrs
             FROM span_mapped
             UNION ALL
             SELECT tid, sid || ':event:' || n, sid, source, e.ts, NULL,

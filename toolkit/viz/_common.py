@@ -1,0 +1,133 @@
+"""What every chart shares: the palette, escaping of trace text, empty charts, saving."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies. Black is kept for marks
+# that must stand out (findings), so it is not in the categorical cycle.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+# Plotly's "Safe" (Paul Tol / CARTO), for when more categories are needed.
+SAFE = ["#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499", "#44AA99", "#999933",
+        "#882255", "#661100", "#6699CC", "#888888"]  # fmt: skip
+PALETTE = OKABE_ITO + SAFE
+SEQUENTIAL = "Cividis"  # designed for colour-vision deficiencies
+MARK = "#000000"
+CATEGORY_COLOURS = {"FC1": "#0072B2", "FC2": "#E69F00", "FC3": "#009E73"}
+
+# One symbol per finding kind (plotly marker symbols), drawn as an outline over the event.
+FINDING_SYMBOLS = {
+    "unhandled": "circle-open",
+    "hang": "hourglass",
+    "missing_terminal": "star-open",
+    "idempotency_violation": "square-x-open",
+    "duplicate": "square-open",
+    "late": "triangle-right-open",
+    "out_of_order": "triangle-left-open",
+    "escalation": "diamond-open",
+    "error status": "x-thin-open",
+}
+ERROR_STATUSES = ("error", "timeout", "failed", "failure", "cancelled")
+BROWSER = "/usr/bin/chromium"
+
+
+def esc(value: Any, limit: int | None = None) -> str:
+    """Text from a trace, safe to show in plotly labels and HTML.
+
+    Truncates (before escaping, so no entity is cut), folds whitespace and HTML-escapes. Plotly
+    renders hover text, titles and tick labels as a subset of HTML, so trace text (LLM output)
+    must never reach it raw.
+    """
+    if value is None or (not isinstance(value, str | bytes) and pd.isna(value)):
+        return ""
+    text = " ".join(str(value).split())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=True)
+
+
+def colour_map(keys: Iterable[Any]) -> dict[Any, str]:
+    """A stable colour per key (sorted), cycling the colour-blind-safe palette."""
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys), key=str))}
+
+
+def style(
+    fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None,
+    *, height: int | None = None,
+) -> go.Figure:  # fmt: skip
+    """Apply the house layout: white template, title, axis titles, readable margins."""
+    fig.update_layout(
+        template="plotly_white",
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        font={"family": "Arial, Helvetica, sans-serif", "size": 12},
+        margin={"l": 70, "r": 30, "t": 80, "b": 60},
+        hoverlabel={"align": "left"},
+        legend={"itemsizing": "constant"},
+    )
+    if height:
+        fig.update_layout(height=height)
+    if x_title is not None:
+        fig.update_layout(xaxis_title=x_title)
+    if y_title is not None:
+        fig.update_layout(yaxis_title=y_title)
+    return fig
+
+
+def empty_figure(title: str, message: str = "No data to show.") -> go.Figure:
+    """An empty chart that says why it is empty."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=esc(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+        font={"size": 16, "color": "#555555"},
+    )  # fmt: skip
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return style(fig, title, height=320)
+
+
+def note(fig: go.Figure, text: str, *, y: float = -0.12) -> go.Figure:
+    """A small grey note under the plot area (sampling, caps, missing data)."""
+    fig.add_annotation(
+        text=text, x=0, y=y, xref="paper", yref="paper", xanchor="left", yanchor="top",
+        showarrow=False, font={"size": 11, "color": "#555555"}, align="left",
+    )  # fmt: skip
+    return fig
+
+
+def log_axis_needed(values: Iterable[float], ratio: float = 100.0) -> bool:
+    """Whether positive values span more than ``ratio`` (then a log axis reads better)."""
+    s = pd.Series(list(values), dtype="float64")
+    s = s[s > 0]
+    return len(s) > 1 and s.max() / s.min() > ratio
+
+
+def save_figure(fig: go.Figure, path: str | os.PathLike[str], *, scale: float = 2.0) -> Path:
+    """Write a figure to PNG, SVG, PDF (kaleido with the system Chromium) or HTML.
+
+    HTML embeds plotly.js, so the file opens without a network. For images, ``BROWSER_PATH``
+    is pointed at ``/usr/bin/chromium`` unless already set.
+
+    Args:
+        fig: the figure.
+        path: the output file; its suffix picks the format.
+        scale: pixel density of raster images.
+
+    Returns:
+        The path written.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".html", ".htm"):
+        fig.write_html(out, include_plotlyjs=True, full_html=True)
+        return out
+    if "BROWSER_PATH" not in os.environ and Path(BROWSER).exists():
+        os.environ["BROWSER_PATH"] = BROWSER
+    fig.write_image(out, scale=scale)
+    return out

@@ -1,0 +1,230 @@
+"""One trace's causal graph, left to right in time, with its findings marked."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import networkx as nx
+import pandas as pd
+import plotly.graph_objects as go
+
+from toolkit.viz._common import (
+    ERROR_STATUSES,
+    FINDING_SYMBOLS,
+    MARK,
+    colour_map,
+    empty_figure,
+    esc,
+    note,
+    style,
+)
+
+MAX_LEGEND_SOURCES = 16
+
+
+def _time_key(graph: nx.DiGraph, n: Any) -> tuple:
+    d = graph.nodes[n]
+    ts = d.get("ts")
+    missing = ts is None or (not isinstance(ts, str) and pd.isna(ts))
+    return (missing, pd.Timestamp(0, tz="UTC") if missing else ts, d.get("seq") or 0, str(n))
+
+
+def marks_by_event(
+    graph: nx.DiGraph, findings: pd.DataFrame | None, trace_id: str | None = None
+) -> dict[Any, list[tuple[str, str]]]:
+    """Finding kinds (and details) per event of one trace, plus events with an error status."""
+    marks: dict[Any, list[tuple[str, str]]] = {}
+    if findings is not None and not findings.empty:
+        rows = findings
+        if trace_id is not None and "trace_id" in rows.columns:
+            rows = rows[rows["trace_id"] == trace_id]
+        details = rows["detail"] if "detail" in rows.columns else [""] * len(rows)
+        for event_id, kind, detail in zip(rows["event_id"], rows["kind"], details, strict=True):
+            if event_id in graph:
+                marks.setdefault(event_id, []).append((str(kind), detail))
+    for n, d in graph.nodes(data=True):
+        if str(d.get("status") or "").lower() in ERROR_STATUSES:
+            marks.setdefault(n, []).append(("error status", f"status {d['status']}"))
+    return marks
+
+
+def _keep(graph: nx.DiGraph, order: list, marked: set, limit: int) -> list:
+    """At most ``limit`` events: every marked one, the rest sampled evenly in time."""
+    if len(order) <= limit:
+        return order
+    keep = {n for n in order if n in marked}
+    rest = [n for n in order if n not in keep]
+    room = max(limit - len(keep), 0)
+    if room and rest:
+        step = len(rest) / room
+        keep.update(rest[int(i * step)] for i in range(min(room, len(rest))))
+    return [n for n in order if n in keep]
+
+
+def _kept_parent(graph: nx.DiGraph, n: Any, kept: set) -> tuple[Any, bool]:
+    """The nearest kept ancestor of ``n`` and whether it is the direct parent."""
+    seen, node, direct = {n}, n, True
+    while True:
+        preds = list(graph.predecessors(node))
+        if not preds:
+            return None, direct
+        node = preds[0]
+        if node in kept:
+            return node, direct
+        if node in seen:
+            return None, direct
+        seen.add(node)
+        direct = False
+
+
+def _tree_rows(order: list, parent: dict) -> dict:
+    """Rows so that each causal branch gets its own line and a chain stays straight."""
+    children: dict[Any, list] = {}
+    for n in order:
+        if parent.get(n) is not None:
+            children.setdefault(parent[n], []).append(n)
+    rows: dict[Any, int] = {}
+    nxt = 0
+    roots = [n for n in order if parent.get(n) is None]
+    for root in roots + order:  # then whatever a cycle left unreached
+        stack: list[tuple[Any, int | None]] = [(root, None)]
+        while stack:
+            node, inherited = stack.pop()
+            if node in rows:
+                continue
+            if inherited is None:
+                inherited, nxt = nxt, nxt + 1
+            rows[node] = inherited
+            kids = [k for k in children.get(node, []) if k not in rows]
+            # the first reaction continues its parent's line; later ones open new rows below
+            stack.extend((k, rows[node] if i == 0 else None) for i, k in reversed(list(enumerate(kids))))
+    return rows
+
+
+def _hover(n: Any, d: dict, marks: list[tuple[str, str]]) -> str:
+    dur = ""
+    if d.get("end_ts") is not None and d.get("ts") is not None:
+        dur = f"<br>duration: {(d['end_ts'] - d['ts']).total_seconds() * 1e3:,.1f} ms"
+    found = "".join(f"<br><b>⚑ {esc(k)}</b>: {esc(v, 100)}" for k, v in marks)
+    return (
+        f"<b>{esc(d.get('type'))}</b><br>id: {esc(n, 60)}<br>source: {esc(d.get('source'))}"
+        f" → {esc(d.get('target')) or '—'}<br>time: {esc(d.get('ts'))}{dur}"
+        f"<br>status: {esc(d.get('status')) or '—'}<br>records: {d.get('records') or 1}"
+        f"<br>content: {esc(d.get('content'), 120) or '—'}{found}"
+    )
+
+
+def plot_event_graph(
+    graph: nx.DiGraph, findings: pd.DataFrame | None = None, *, max_events: int = 500,
+    x: Literal["order", "time"] = "order", y: Literal["auto", "tree", "source"] = "auto",
+) -> go.Figure:  # fmt: skip
+    """One trace's causal graph, laid out left to right by time.
+
+    Nodes are coloured by source; events with findings (and with an error/timeout status) get
+    an outline symbol per kind; hover shows type, source, time, status and an escaped preview
+    of the content. Above ``max_events`` events, all events with findings are kept and the
+    others are sampled evenly in time; edges then join each event to its nearest kept ancestor
+    (dotted) and the title says so.
+
+    Args:
+        graph: from :func:`toolkit.event_graph` (node attributes ``type``, ``source``, ``ts``...).
+        findings: a :func:`toolkit.findings` table (rows of other traces are ignored).
+        max_events: the most events drawn.
+        x: ``order`` (rank in time, readable when gaps vary) or ``time`` (UTC).
+        y: ``tree`` (a row per causal branch), ``source`` (a lane per source) or ``auto``
+            (``source`` for graphs without causation ids).
+
+    Returns:
+        A plotly figure.
+    """
+    trace_id = graph.graph.get("trace_id")
+    name = esc(trace_id, 60) if trace_id is not None else "(unnamed)"
+    title = f"Causal event graph of trace {name}"
+    if graph.number_of_nodes() == 0:
+        return empty_figure(title, "No events in this trace.")
+    marks = marks_by_event(graph, findings, trace_id)
+    order = sorted(graph.nodes, key=lambda n: _time_key(graph, n))
+    shown = _keep(graph, order, set(marks), max_events)
+    kept = set(shown)
+    parent, direct = {}, {}
+    for n in shown:
+        parent[n], direct[n] = _kept_parent(graph, n, kept)
+    if y == "auto":
+        kinds = {k for *_, k in graph.edges(data="kind")}
+        y = "tree" if "causes" in kinds else "source"
+    sources = [graph.nodes[n].get("source") or "(none)" for n in shown]
+    if y == "tree":
+        rows = _tree_rows(shown, parent)
+        ys = [rows[n] for n in shown]
+    else:
+        lanes = {s: i for i, s in enumerate(dict.fromkeys(sources))}
+        ys = [lanes[s] for s in sources]
+    if x == "time":
+        xs = [graph.nodes[n].get("ts") for n in shown]
+    else:
+        xs = list(range(len(shown)))
+    pos = {n: (xv, yv) for n, xv, yv in zip(shown, xs, ys, strict=True)}
+
+    fig = go.Figure()
+    for is_direct, dash, label in ((True, "solid", "causes"), (False, "dot", "causes (collapsed)")):
+        ex: list = []
+        ey: list = []
+        for n in shown:
+            p = parent[n]
+            if p is not None and direct[n] == is_direct:
+                ex += [pos[p][0], pos[n][0], None]
+                ey += [pos[p][1], pos[n][1], None]
+        if ex:
+            fig.add_trace(go.Scatter(
+                x=ex, y=ey, mode="lines", name=label, hoverinfo="skip",
+                line={"color": "#9a9a9a", "width": 1, "dash": dash},
+            ))  # fmt: skip
+    colours = colour_map(sources)
+    size = 11 if len(shown) <= 60 else 8 if len(shown) <= 200 else 6
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", name="events", showlegend=False,
+        marker={"color": [colours[s] for s in sources], "size": size,
+                "line": {"color": "white", "width": 0.5}},
+        hovertext=[_hover(n, graph.nodes[n], marks.get(n, [])) for n in shown], hoverinfo="text",
+    ))  # fmt: skip
+    for i, s in enumerate(sorted(colours, key=str)[:MAX_LEGEND_SOURCES]):
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", name=esc(s, 30), legendgroup="source",
+            legendgrouptitle_text="source" if i == 0 else None,
+            marker={"color": colours[s], "size": 10},
+        ))  # fmt: skip
+    by_kind: dict[str, list] = {}
+    for n in shown:
+        for kind, _ in marks.get(n, []):
+            by_kind.setdefault(kind, []).append(n)
+    for i, (kind, nodes) in enumerate(sorted(by_kind.items())):
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers",
+            name=f"{esc(kind)} ({len(nodes)})", legendgroup="finding",
+            legendgrouptitle_text="finding" if i == 0 else None,
+            marker={"symbol": FINDING_SYMBOLS.get(kind, "circle-open"), "size": size + 9,
+                    "color": MARK, "line": {"width": 2, "color": MARK}},
+            hovertext=[_hover(n, graph.nodes[n], marks[n]) for n in nodes], hoverinfo="text",
+        ))  # fmt: skip
+    n_marked = sum(1 for n in graph.nodes if n in marks)
+    title += f": {graph.number_of_nodes():,} events, {n_marked:,} with findings"
+    if len(shown) < graph.number_of_nodes():
+        title += (
+            f"<br><sup>showing {len(shown):,} of {graph.number_of_nodes():,} events: every event"
+            " with a finding, the rest sampled evenly in time; dotted edges skip hidden events</sup>"
+        )
+    x_title = "event order (rank by time; hover for the time)" if x == "order" else "time (UTC)"
+    y_title = "causal branch (a reaction chain per row)" if y == "tree" else "source"
+    rows_used = (max(ys) + 1) if ys else 1
+    style(fig, title, x_title, y_title, height=int(min(max(420, 24 * rows_used + 200), 1400)))
+    if y == "tree":
+        fig.update_yaxes(showticklabels=False, autorange="reversed", zeroline=False)
+    else:
+        fig.update_yaxes(
+            tickmode="array", tickvals=list(range(len(lanes))),
+            ticktext=[esc(s, 24) for s in lanes], autorange="reversed", zeroline=False,
+        )  # fmt: skip
+    fig.update_xaxes(zeroline=False)
+    if not marks:
+        note(fig, "No findings in this trace.", y=-0.08)
+    return fig
