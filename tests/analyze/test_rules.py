@@ -72,15 +72,16 @@ def test_declared_subscriptions_override_the_data(con, tmp_path):
 
 
 def test_a_link_from_another_trace_counts_as_handled(con, tmp_path):
-    records = _requests(4, 3) + [
-        ce("c1", "order.packed", parent="o3-0", trace="other", parenttraceid="o3")
+    records = [
+        *_requests(4, 3),
+        ce("c1", "order.packed", parent="o3-0", trace="other", parenttraceid="o3"),
     ]
     load(con, tmp_path, records)
     assert toolkit.unhandled_events(con).empty
 
 
 def test_an_orphan_parent_is_not_an_error(con, tmp_path):
-    load(con, tmp_path, _requests(4, 4) + [ce("x", "order.packed", parent="missing", trace="o9")])
+    load(con, tmp_path, [*_requests(4, 4), ce("x", "order.packed", parent="missing", trace="o9")])
     assert toolkit.unhandled_events(con).empty
     assert toolkit.event_graph(con, "o9").nodes["x"]["parent_missing"] is True
 
@@ -222,7 +223,7 @@ def test_timeout_argument_checks_usually_answered_types_without_declared_timeout
             ce(f"r{i}", "answer", src="b", parent=f"q{i}", t=1, trace=f"t{i}"),
         ]
     records += [ce("q9", "ask", src="a", trace="t9", t=2)]
-    load(con, tmp_path, records + [ce("z", "tick", src="c", t=100, trace="tz")])
+    load(con, tmp_path, [*records, ce("z", "tick", src="c", t=100, trace="tz")])
     assert toolkit.hangs(con, terminal_types=[]).empty
     assert rows(toolkit.hangs(con, timeout=60, terminal_types=[]), "event_id", "kind") == [
         ("q9", "hang")
@@ -271,8 +272,11 @@ def test_event_graph_causal_edges_and_follows_for_chat_logs(con, tmp_path):
     load(
         con,
         tmp_path,
-        _ended("a", [])
-        + [ce("m1", "msg", t=0, trace="chat"), ce("m2", "msg", src="b", t=1, trace="chat")],
+        [
+            *_ended("a", []),
+            ce("m1", "msg", t=0, trace="chat"),
+            ce("m2", "msg", src="b", t=1, trace="chat"),
+        ],
     )
     g = toolkit.event_graph(con, "a")
     assert sorted(g.edges(data="kind")) == [("a-0", "a-1", "causes"), ("a-1", "a-2", "causes")]
@@ -331,7 +335,7 @@ def test_critical_path_follows_the_chain_that_ends_last(con, tmp_path):
 
 
 def test_filters_scope_every_analysis(con, tmp_path):
-    load(con, tmp_path, _requests(4, 3) + [ce("s", "x", trace="o0", system="shop")])
+    load(con, tmp_path, [*_requests(4, 3), ce("s", "x", trace="o0", system="shop")])
     assert toolkit.unhandled_events(con, trace_id="o0").empty
     assert len(toolkit.unhandled_events(con, trace_id="o3")) == 0  # o3 alone: 1 event, too few
     assert toolkit.summary(con, system="shop")["traces"].tolist() == [1]
