@@ -7,7 +7,7 @@ from typing import Unpack
 import duckdb
 import pandas as pd
 
-from toolkit.analyze.scope import Filters, run, scoped, terminal_types_sql
+from toolkit.analyze.scope import Filters, Query, run, scoped, terminal_types_sql
 
 DUPLICATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "idempotency_key",
                      "copies", "first_event_id", "detail"]  # fmt: skip
@@ -47,7 +47,31 @@ late_response_found AS (
 )"""
 
 
-def duplicates(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:
+def duplicates_query(**filters: Unpack[Filters]) -> Query:
+    """The query behind :func:`duplicates`."""
+    base, params = scoped(**filters)
+    select = """
+        SELECT trace_id, event_id, 'duplicate' AS kind, any_value(type) AS type, source,
+               any_value(idempotency_key) AS idempotency_key, count(*) AS copies,
+               event_id AS first_event_id,
+               'recorded ' || count(*) || ' times (same source and id): a redelivery' AS detail
+        FROM ev GROUP BY trace_id, source, event_id HAVING count(*) > 1
+        UNION ALL
+        SELECT trace_id, event_id,
+               CASE WHEN is_effect THEN 'idempotency_violation' ELSE 'duplicate' END,
+               type, source, idempotency_key, copies, first_event_id,
+               CASE WHEN is_effect
+                    THEN 'effect ' || n || ' of ' || copies || ' for idempotency key '
+                         || idempotency_key || ' (first: ' || first_event_id || ')'
+                    ELSE 'sent again with idempotency key ' || idempotency_key
+                         || ' (first: ' || first_event_id || ')' END
+        FROM keyed_repeat WHERE n > 1
+        ORDER BY trace_id, event_id, kind
+    """
+    return Query([base, KEYED_SQL], select, params, DUPLICATE_COLUMNS)
+
+
+def duplicates(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:  # fmt: skip
     """Redeliveries and idempotency violations.
 
     * ``duplicate``: the same event (``trace_id``, ``source``, ``event_id``) recorded more than
@@ -70,54 +94,15 @@ def duplicates(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd
         ``idempotency_key``, ``copies`` (records, or events sharing the key),
         ``first_event_id`` (the first of the group), ``detail``.
     """
-    base, params = scoped(**filters)
-    select = """
-        SELECT trace_id, event_id, 'duplicate' AS kind, any_value(type) AS type, source,
-               any_value(idempotency_key) AS idempotency_key, count(*) AS copies,
-               event_id AS first_event_id,
-               'recorded ' || count(*) || ' times (same source and id): a redelivery' AS detail
-        FROM ev GROUP BY trace_id, source, event_id HAVING count(*) > 1
-        UNION ALL
-        SELECT trace_id, event_id,
-               CASE WHEN is_effect THEN 'idempotency_violation' ELSE 'duplicate' END,
-               type, source, idempotency_key, copies, first_event_id,
-               CASE WHEN is_effect
-                    THEN 'effect ' || n || ' of ' || copies || ' for idempotency key '
-                         || idempotency_key || ' (first: ' || first_event_id || ')'
-                    ELSE 'sent again with idempotency key ' || idempotency_key
-                         || ' (first: ' || first_event_id || ')' END
-        FROM keyed_repeat WHERE n > 1
-        ORDER BY trace_id, event_id, kind
-    """
-    return run(con, [base, KEYED_SQL], select, params, DUPLICATE_COLUMNS)
+    return run(con, duplicates_query(**filters))
 
 
-def late_events(
-    con: duckdb.DuckDBPyConnection, *, terminal_types: list[str] | None = None,
+def late_events_query(
+    *,
+    terminal_types: list[str] | None = None,
     **filters: Unpack[Filters],
-) -> pd.DataFrame:  # fmt: skip
-    """Late and out-of-order events.
-
-    * ``late``: an event that happened after its trace's terminal event ended (the first event
-      of a terminal type: ``terminal_types``, or learnt, see ``terminal_types_sql``); or a
-      response (a child from someone other than the requester) to a request that declares a
-      timeout (``attrs.timeoutms``), arriving after that timeout or after the requester had
-      already reacted to the request itself (it gave up / moved on).
-    * ``out_of_order``: a child recorded earlier than its parent (clock skew; ``delay_s`` is
-      the negative skew), or a per-source ``sequence`` attribute (the CloudEvents sequence
-      extension) going backwards in time order.
-
-    Args:
-        con: the connection.
-        terminal_types: event types that end a trace; ``None`` learns them from the data.
-        **filters: ``trace_id``, ``system``, ``start``, ``end``.
-
-    Returns:
-        Columns ``trace_id``, ``event_id``, ``kind``, ``type``, ``source``, ``ts``,
-        ``reference_event_id`` (the terminal event, request or parent it is late or early
-        against), ``reference_ts``, ``delay_s`` (seconds after the reference; negative for
-        out-of-order), ``detail``. One row per event and kind.
-    """
+) -> Query:
+    """The query behind :func:`late_events`."""
     base, params = scoped(**filters)
     params["terminal_types"] = terminal_types
     terminal = """terminal AS (
@@ -166,6 +151,35 @@ def late_events(
         ) ORDER BY trace_id, event_id, kind, pri
     """
     ctes = [base, terminal_types_sql(terminal_types), terminal, LATE_RESPONSE_SQL, sequenced]
-    return run(con, ctes, select, params, LATE_COLUMNS).sort_values(
+    return Query(ctes, select, params, LATE_COLUMNS)
+
+
+def late_events(
+    con: duckdb.DuckDBPyConnection, *, terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Late and out-of-order events.
+
+    * ``late``: an event that happened after its trace's terminal event ended (the first event
+      of a terminal type: ``terminal_types``, or learnt, see ``terminal_types_sql``); or a
+      response (a child from someone other than the requester) to a request that declares a
+      timeout (``attrs.timeoutms``), arriving after that timeout or after the requester had
+      already reacted to the request itself (it gave up / moved on).
+    * ``out_of_order``: a child recorded earlier than its parent (clock skew; ``delay_s`` is
+      the negative skew), or a per-source ``sequence`` attribute (the CloudEvents sequence
+      extension) going backwards in time order.
+
+    Args:
+        con: the connection.
+        terminal_types: event types that end a trace; ``None`` learns them from the data.
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``kind``, ``type``, ``source``, ``ts``,
+        ``reference_event_id`` (the terminal event, request or parent it is late or early
+        against), ``reference_ts``, ``delay_s`` (seconds after the reference; negative for
+        out-of-order), ``detail``. One row per event and kind.
+    """
+    return run(con, late_events_query(terminal_types=terminal_types, **filters)).sort_values(
         ["trace_id", "ts", "event_id"], ignore_index=True
     )

@@ -7,9 +7,9 @@ from typing import Literal, Unpack
 import duckdb
 import pandas as pd
 
-from toolkit.analyze.delivery import duplicates, late_events
-from toolkit.analyze.flow import escalations, hangs, unhandled_events
-from toolkit.analyze.scope import Filters, run, scoped
+from toolkit.analyze.delivery import duplicates_query, late_events_query
+from toolkit.analyze.flow import escalations_query, hangs_query, unhandled_events_query
+from toolkit.analyze.scope import Filters, Query, run, scoped
 
 # The vocabulary of the simulator's truth.csv for event-flow findings, with a severity each.
 SEVERITY = {
@@ -33,28 +33,36 @@ def findings(
     """Every finding of the event-flow analyses, one row per (trace, event, kind).
 
     Runs :func:`unhandled_events`, :func:`duplicates`, :func:`late_events`, :func:`hangs` and
-    :func:`escalations` with their defaults (``terminal_types`` passed on) and stacks them.
+    :func:`escalations` with their defaults (``terminal_types`` passed on) in one statement and
+    stacks their rows.
 
     Returns:
         Columns ``trace_id``, ``event_id``, ``kind`` (one of ``FINDING_KINDS``, the words of
         the simulator's ``truth.csv``), ``severity`` (error, warning, info), ``detail``.
     """
     parts = [
-        unhandled_events(con, terminal_types=terminal_types, **filters)
-        .assign(kind="unhandled").rename(columns={"reason": "detail"}),
-        duplicates(con, **filters),
-        late_events(con, terminal_types=terminal_types, **filters),
-        hangs(con, terminal_types=terminal_types, **filters),
-        escalations(con, **filters).assign(
-            kind="escalation", detail=lambda d: "handed to " + d["target"].fillna("?")
-            + " (" + d["trigger"] + ")"),
+        (unhandled_events_query(terminal_types=terminal_types, **filters), "'unhandled'", "reason"),
+        (duplicates_query(**filters), "kind", "detail"),
+        (late_events_query(terminal_types=terminal_types, **filters), "kind", "detail"),
+        (hangs_query(terminal_types=terminal_types, **filters), "kind", "detail"),
+        (escalations_query(**filters), "'escalation'",
+         "'handed to ' || coalesce(target, '?') || ' (' || trigger || ')'"),
     ]  # fmt: skip
-    rows = pd.concat(
-        [p[["trace_id", "event_id", "kind", "detail"]] for p in parts], ignore_index=True
+    # One statement: the CTEs every detector shares (scope, causation edges, handled-ness,
+    # terminal types) are computed once.
+    ctes = list(dict.fromkeys(c for q, _, _ in parts for c in q.ctes))
+    params = {k: v for q, _, _ in parts for k, v in q.params.items()}
+    severity = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in SEVERITY.items())
+    union = "\n        UNION ALL\n".join(
+        f"SELECT trace_id, event_id, {kind} AS kind, {detail} AS detail FROM ({q.select})"
+        for q, kind, detail in parts
     )
-    rows = rows.drop_duplicates(["trace_id", "event_id", "kind"])
-    rows.insert(3, "severity", rows["kind"].map(SEVERITY))
-    return rows.sort_values(["trace_id", "event_id", "kind"], ignore_index=True)[FINDING_COLUMNS]
+    select = f"""
+        SELECT DISTINCT ON (trace_id, event_id, kind) trace_id, event_id, kind,
+               CASE kind {severity} END AS severity, detail
+        FROM ({union}) ORDER BY trace_id, event_id, kind
+    """
+    return run(con, Query(ctes, select, params, FINDING_COLUMNS))
 
 
 def summary(
@@ -88,8 +96,7 @@ def summary(
     """
     con.register("_found", found)
     try:
-        return run(
-            con, ctes, select, params, [*keys, "traces", "events", "findings", *FINDING_KINDS]
-        )
+        columns = [*keys, "traces", "events", "findings", *FINDING_KINDS]
+        return run(con, Query(ctes, select, params, columns))
     finally:
         con.unregister("_found")

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from toolkit.analyze.delivery import KEYED_SQL, LATE_RESPONSE_SQL
-from toolkit.analyze.scope import Filters, run, scoped, terminal_types_sql
+from toolkit.analyze.scope import Filters, Query, run, scoped, terminal_types_sql
 
 UNHANDLED_COLUMNS = ["trace_id", "event_id", "type", "source", "target", "ts", "reason"]
 HANG_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "target", "ts", "waited_s",
@@ -31,38 +31,15 @@ def _subscriptions(subscriptions: dict[str, str | list[str]] | pd.DataFrame | No
     return rows
 
 
-def unhandled_events(
-    con: duckdb.DuckDBPyConnection, *,
+def unhandled_events_query(
+    *,
     subscriptions: dict[str, str | list[str]] | pd.DataFrame | None = None,
-    threshold: float = 0.5, min_occurrences: int = 3, terminal_types: list[str] | None = None,
+    threshold: float = 0.5,
+    min_occurrences: int = 3,
+    terminal_types: list[str] | None = None,
     **filters: Unpack[Filters],
-) -> pd.DataFrame:  # fmt: skip
-    """Events that nothing reacted to although their type is expected to be handled.
-
-    An event is *handled* when another event names it as its parent (in its trace, or across
-    traces through a link). A type is *expected to be handled* when declared in
-    ``subscriptions`` (event type -> handler or handlers, or a DataFrame with ``type`` and
-    ``handler`` columns); without a declaration, when the data shows it handled in at least
-    ``threshold`` of its ``min_occurrences`` or more occurrences (default: half of at least 3).
-    Sink and terminal types are never handled in the data, so they are not expected to be.
-
-    Reported elsewhere, not here: events that declare a timeout (``attrs.timeoutms``: a request
-    without a response is a hang), responses that came after their requester gave up (late) and
-    the extra effects of an idempotency violation (duplicates).
-
-    Args:
-        con: the connection.
-        subscriptions: declared handlers per event type; declared types use the declaration,
-            other types the data.
-        threshold: the handled share from which a type is expected to be handled.
-        min_occurrences: the fewest events of a type for the data to decide.
-        terminal_types: event types that end a trace (never expected to be handled).
-        **filters: ``trace_id``, ``system``, ``start``, ``end``.
-
-    Returns:
-        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
-        ``reason`` (why it counts as unhandled).
-    """
+) -> Query:
+    """The query behind :func:`unhandled_events`."""
     base, params = scoped(**filters)
     params |= {
         "threshold": threshold,
@@ -99,37 +76,61 @@ def unhandled_events(
         ORDER BY n.trace_id, n.ts, n.event_id
     """
     ctes = [base, terminal_types_sql(terminal_types), LATE_RESPONSE_SQL, KEYED_SQL, expected]
-    return run(con, ctes, select, params, UNHANDLED_COLUMNS)
+    return Query(ctes, select, params, UNHANDLED_COLUMNS)
 
 
-def hangs(
-    con: duckdb.DuckDBPyConnection, *, timeout: float | None = None,
-    as_of: datetime | str | None = None, terminal_types: list[str] | None = None,
+def unhandled_events(
+    con: duckdb.DuckDBPyConnection, *,
+    subscriptions: dict[str, str | list[str]] | pd.DataFrame | None = None,
+    threshold: float = 0.5, min_occurrences: int = 3, terminal_types: list[str] | None = None,
     **filters: Unpack[Filters],
 ) -> pd.DataFrame:  # fmt: skip
-    """Requests that got no response, and traces that never reached a terminal event.
+    """Events that nothing reacted to although their type is expected to be handled.
 
-    * ``hang``: a request (an event declaring ``attrs.timeoutms``, or with ``timeout`` given,
-      any event whose type is usually answered by someone else) that no one other than its
-      requester ever answered, and that had waited longer than its timeout by ``as_of``.
-    * ``missing_terminal``: a trace without an event of a terminal type (declared in
-      ``terminal_types`` or learnt: see ``terminal_types_sql``); the row points at the trace's
-      last recorded event (latest ``ts``, then source order). Data without terminal types
-      yields no such rows.
+    An event is *handled* when another event names it as its parent (in its trace, or across
+    traces through a link). A type is *expected to be handled* when declared in
+    ``subscriptions`` (event type -> handler or handlers, or a DataFrame with ``type`` and
+    ``handler`` columns); without a declaration, when the data shows it handled in at least
+    ``threshold`` of its ``min_occurrences`` or more occurrences (default: half of at least 3).
+    Sink and terminal types are never handled in the data, so they are not expected to be.
+
+    Reported elsewhere, not here: events that declare a timeout (``attrs.timeoutms``: a request
+    without a response is a hang), responses that came after their requester gave up (late) and
+    the extra effects of an idempotency violation (duplicates).
 
     Args:
         con: the connection.
-        timeout: seconds a request may wait, for requests that declare no timeout; ``None``
-            checks only requests that declare one.
-        as_of: the time of observation; ``None`` uses the latest event in the database.
-        terminal_types: event types that end a trace; ``None`` learns them.
+        subscriptions: declared handlers per event type; declared types use the declaration,
+            other types the data.
+        threshold: the handled share from which a type is expected to be handled.
+        min_occurrences: the fewest events of a type for the data to decide.
+        terminal_types: event types that end a trace (never expected to be handled).
         **filters: ``trace_id``, ``system``, ``start``, ``end``.
 
     Returns:
-        Columns ``trace_id``, ``event_id``, ``kind`` (``hang`` or ``missing_terminal``),
-        ``type``, ``source``, ``target``, ``ts``, ``waited_s`` (seconds from the event to
-        ``as_of``), ``detail``.
+        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
+        ``reason`` (why it counts as unhandled).
     """
+    return run(
+        con,
+        unhandled_events_query(
+            subscriptions=subscriptions,
+            threshold=threshold,
+            min_occurrences=min_occurrences,
+            terminal_types=terminal_types,
+            **filters,
+        ),
+    )
+
+
+def hangs_query(
+    *,
+    timeout: float | None = None,
+    as_of: datetime | str | None = None,
+    terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> Query:
+    """The query behind :func:`hangs`."""
     base, params = scoped(**filters)
     params |= {
         "timeout_s": timeout,
@@ -175,33 +176,53 @@ def hangs(
             SELECT trace_id FROM uev WHERE type IN (SELECT type FROM terminal_type))
         ORDER BY trace_id, ts, event_id
     """
-    return run(con, ctes, select, params, HANG_COLUMNS)
+    return Query(ctes, select, params, HANG_COLUMNS)
+
+
+def hangs(
+    con: duckdb.DuckDBPyConnection, *, timeout: float | None = None,
+    as_of: datetime | str | None = None, terminal_types: list[str] | None = None,
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Requests that got no response, and traces that never reached a terminal event.
+
+    * ``hang``: a request (an event declaring ``attrs.timeoutms``, or with ``timeout`` given,
+      any event whose type is usually answered by someone else) that no one other than its
+      requester ever answered, and that had waited longer than its timeout by ``as_of``.
+    * ``missing_terminal``: a trace without an event of a terminal type (declared in
+      ``terminal_types`` or learnt: see ``terminal_types_sql``); the row points at the trace's
+      last recorded event (latest ``ts``, then source order). Data without terminal types
+      yields no such rows.
+
+    Args:
+        con: the connection.
+        timeout: seconds a request may wait, for requests that declare no timeout; ``None``
+            checks only requests that declare one.
+        as_of: the time of observation; ``None`` uses the latest event in the database.
+        terminal_types: event types that end a trace; ``None`` learns them.
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``kind`` (``hang`` or ``missing_terminal``),
+        ``type``, ``source``, ``target``, ``ts``, ``waited_s`` (seconds from the event to
+        ``as_of``), ``detail``.
+    """
+    return run(
+        con, hangs_query(timeout=timeout, as_of=as_of, terminal_types=terminal_types, **filters)
+    )
 
 
 DEFAULT_ESCALATION_TYPES = r"escalat|handoff|hand_off|human"
 DEFAULT_HUMAN_TARGETS = ("human", "operator", "supervisor", "reviewer")
 
 
-def escalations(
-    con: duckdb.DuckDBPyConnection, *, type_pattern: str = DEFAULT_ESCALATION_TYPES,
-    human_targets: tuple[str, ...] = DEFAULT_HUMAN_TARGETS, **filters: Unpack[Filters],
-) -> pd.DataFrame:  # fmt: skip
-    """Handoffs to a human: what triggered them and how long until resolved.
-
-    An escalation is an event whose type matches ``type_pattern`` (case-insensitive regular
-    expression) or whose target is one of ``human_targets``, and that is not itself a reply
-    from the human side (an event reacting to an escalation, or sent by a human target).
-
-    Trigger: the event's ``attrs.reason`` when present; else ``timeout`` when it or its parent
-    has status timeout; else ``low_confidence`` / ``contradiction`` from cues in its content
-    ("confidence", "unsure", "not sure" / "contradict", "conflict"); else ``unknown``.
-    Resolution: the first event reacting to the escalation.
-
-    Returns:
-        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
-        ``trigger``, ``resolved_by`` (event id or NULL), ``resolved_ts``,
-        ``time_to_resolve_s``.
-    """
+def escalations_query(
+    *,
+    type_pattern: str = DEFAULT_ESCALATION_TYPES,
+    human_targets: tuple[str, ...] = DEFAULT_HUMAN_TARGETS,
+    **filters: Unpack[Filters],
+) -> Query:
+    """The query behind :func:`escalations`."""
     base, params = scoped(**filters)
     params |= {"pattern": type_pattern, "humans": list(human_targets)}
     candidates = """candidate AS (
@@ -230,4 +251,29 @@ def escalations(
         ) r ON r.p_trace = c.trace_id AND r.p_id = c.event_id
         ORDER BY c.trace_id, c.ts, c.event_id
     """
-    return run(con, [base, candidates], select, params, ESCALATION_COLUMNS)
+    return Query([base, candidates], select, params, ESCALATION_COLUMNS)
+
+
+def escalations(
+    con: duckdb.DuckDBPyConnection, *, type_pattern: str = DEFAULT_ESCALATION_TYPES,
+    human_targets: tuple[str, ...] = DEFAULT_HUMAN_TARGETS, **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Handoffs to a human: what triggered them and how long until resolved.
+
+    An escalation is an event whose type matches ``type_pattern`` (case-insensitive regular
+    expression) or whose target is one of ``human_targets``, and that is not itself a reply
+    from the human side (an event reacting to an escalation, or sent by a human target).
+
+    Trigger: the event's ``attrs.reason`` when present; else ``timeout`` when it or its parent
+    has status timeout; else ``low_confidence`` / ``contradiction`` from cues in its content
+    ("confidence", "unsure", "not sure" / "contradict", "conflict"); else ``unknown``.
+    Resolution: the first event reacting to the escalation.
+
+    Returns:
+        Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,
+        ``trigger``, ``resolved_by`` (event id or NULL), ``resolved_ts``,
+        ``time_to_resolve_s``.
+    """
+    return run(
+        con, escalations_query(type_pattern=type_pattern, human_targets=human_targets, **filters)
+    )

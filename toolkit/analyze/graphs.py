@@ -9,7 +9,7 @@ import duckdb
 import networkx as nx
 import pandas as pd
 
-from toolkit.analyze.scope import Filters, run, scoped
+from toolkit.analyze.scope import Filters, Query, run, scoped
 from toolkit.db import query
 
 FLOW_EDGE_COLUMNS = ["parent", "child", "count", "traces", "share_of_traces", "p50_ms", "p95_ms",
@@ -91,7 +91,7 @@ def flow_edges(
                quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms, max(ms) AS max_ms
         FROM pair GROUP BY parent, child ORDER BY count DESC, parent, child
     """
-    return run(con, [base, pairs], select, params, FLOW_EDGE_COLUMNS)
+    return run(con, Query([base, pairs], select, params, FLOW_EDGE_COLUMNS))
 
 
 def flow_graph(
@@ -107,8 +107,8 @@ def flow_graph(
     base, params = scoped(**filters)
     key = {"type": "type", "source": "coalesce(source, '?')",
            "source_type": "coalesce(source, '?') || ':' || type"}[by]  # fmt: skip
-    counts = run(con, [base], f"SELECT {key} AS node, count(*) AS count FROM uev GROUP BY 1",
-                 params, ["node", "count"])  # fmt: skip
+    select = f"SELECT {key} AS node, count(*) AS count FROM uev GROUP BY 1"
+    counts = run(con, Query([base], select, params, ["node", "count"]))
     graph = nx.DiGraph(by=by)
     graph.add_nodes_from((r.node, {"count": int(r.count)}) for r in counts.itertuples(index=False))
     for row in edges.itertuples(index=False):

@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from toolkit.analyze.graphs import event_graph
-from toolkit.analyze.scope import Filters, run, scoped
+from toolkit.analyze.scope import Filters, Query, run, scoped
 
 LATENCY_COLUMNS = ["measure", "key", "count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"]
 CRITICAL_PATH_COLUMNS = ["step", "event_id", "type", "source", "ts", "end", "contribution_ms",
@@ -59,7 +59,7 @@ def latency(
             GROUP BY trace_id, {trace_key}) GROUP BY key
         ORDER BY measure, p95_ms DESC, key
     """
-    return run(con, [base], select, params, LATENCY_COLUMNS)
+    return run(con, Query([base], select, params, LATENCY_COLUMNS))
 
 
 def critical_path(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:

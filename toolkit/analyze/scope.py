@@ -6,6 +6,7 @@ everywhere: ``trace_id``, ``system`` and a time range on the trace's first event
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -35,16 +36,20 @@ def scoped(
     link says so) and ``node`` (``uev`` plus ``is_handled``: some event reacts to it). ``start``
     and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
-    sql = """
-        ev AS (
-            SELECT e.* FROM events e
-            WHERE ($trace_id IS NULL OR e.trace_id = $trace_id)
-              AND ($system IS NULL OR e.trace_id IN (SELECT trace_id FROM traces WHERE system = $system))
-              AND (($start IS NULL AND $end IS NULL) OR e.trace_id IN (
-                    SELECT trace_id FROM events GROUP BY trace_id
-                    HAVING ($start IS NULL OR min(ts) >= $start::TIMESTAMPTZ)
-                       AND ($end IS NULL OR min(ts) < $end::TIMESTAMPTZ)))
-        ),
+    # Only the filters given enter the SQL (their values as parameters): a filter on a NULL
+    # parameter would still cost a join per event.
+    where = ["true"]
+    if trace_id is not None:
+        where.append("e.trace_id = $trace_id")
+    if system is not None:
+        where.append("e.trace_id IN (SELECT trace_id FROM traces WHERE system = $system)")
+    if start is not None or end is not None:
+        bounds = [b for b, v in (("min(ts) >= $start::TIMESTAMPTZ", start),
+                                 ("min(ts) < $end::TIMESTAMPTZ", end)) if v is not None]  # fmt: skip
+        where.append("e.trace_id IN (SELECT trace_id FROM events GROUP BY trace_id HAVING "
+                     + " AND ".join(bounds) + ")")
+    sql = f"""
+        ev AS (SELECT e.* FROM events e WHERE {" AND ".join(where)}),
         -- one row per distinct event (a redelivery is recorded twice but is one event)
         uev AS MATERIALIZED (
             SELECT trace_id, event_id, any_value(parent_id) AS parent_id, any_value(type) AS type,
@@ -69,6 +74,7 @@ def scoped(
                 ON h.p_trace = u.trace_id AND h.p_id = u.event_id
         )"""
     params = {"trace_id": trace_id, "system": system, "start": _text(start), "end": _text(end)}
+    params = {k: v for k, v in params.items() if v is not None}
     return sql, params
 
 
@@ -101,10 +107,22 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
     )"""
 
 
-def run(con: duckdb.DuckDBPyConnection, ctes: list[str], select: str, params: dict[str, Any],
-        columns: list[str]) -> pd.DataFrame:  # fmt: skip
-    """Run ``WITH <ctes> <select>`` and return it with ``columns`` in that order."""
-    sql = "WITH " + ",\n".join(ctes) + "\n" + select
-    used = {k: v for k, v in params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
-    df = query(con, sql, **used)
-    return df[columns]
+@dataclass(frozen=True)
+class Query:
+    """An analysis as data: its CTEs, final SELECT, parameters and result columns.
+
+    Keeping the parts apart lets :func:`toolkit.findings` run every detector in one statement
+    over CTEs computed once.
+    """
+
+    ctes: list[str]
+    select: str
+    params: dict[str, Any]
+    columns: list[str]
+
+
+def run(con: duckdb.DuckDBPyConnection, q: Query) -> pd.DataFrame:
+    """Run ``WITH <ctes> <select>`` and return it with the query's columns in that order."""
+    sql = "WITH " + ",\n".join(q.ctes) + "\n" + q.select
+    used = {k: v for k, v in q.params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
+    return query(con, sql, **used)[q.columns]

@@ -1,0 +1,105 @@
+"""Analysis speed: every event-flow analysis over 1M and 10M simulated events.
+
+Simulates the events (with the default faults), loads them (from Parquet, the fast path), runs
+each analysis and prints seconds per analysis, the total and peak RSS; in the same run it
+computes a PM4Py-style directly-follows graph with pandas (sort by case and time, shift, count)
+as the baseline for ``flow_edges`` (and PM4Py's own ``discover_dfg`` when it is installed).
+
+    python benchmarks/analyze.py [--events 1000000 10000000] [--memory-limit 2GB]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import toolkit
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(label: str, fn, results: list) -> object:
+    started = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - started
+    results.append((label, seconds))
+    print(f"  {label:<28}{seconds:>8.2f} s   peak RSS {_rss_mb():>7,.0f} MB", flush=True)
+    return out
+
+
+def _pandas_dfg(con) -> pd.DataFrame:
+    """The process-mining directly-follows graph the way PM4Py's pandas path computes it."""
+    df = con.execute("SELECT trace_id, type, ts FROM events").df()
+    df = df.sort_values(["trace_id", "ts"], kind="stable")
+    nxt = df.groupby("trace_id")["type"].shift(-1)
+    return pd.DataFrame({"a": df["type"], "b": nxt}).dropna().value_counts().reset_index()
+
+
+def run(n_events: int, memory_limit: str) -> None:
+    """Simulate ``n_events``, load them and time every analysis."""
+    print(f"\n== {n_events:,} events (DuckDB memory limit {memory_limit}) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        sim = toolkit.simulate(tmp / "sim", traces=n_events // 20, seed=1)
+        print(f"  simulated {sim['events_written']:,} events in {time.perf_counter() - started:.1f} s")
+        staging = toolkit.connect(tmp / "stage.duckdb", memory_limit=memory_limit)
+        toolkit.ingest(staging, sim["events"])
+        toolkit.export_parquet(staging, tmp / "events.parquet")
+        staging.close()
+        con = toolkit.connect(tmp / "bench.duckdb", memory_limit=memory_limit)
+        results: list[tuple[str, float]] = []
+        _timed("ingest (Parquet)", lambda: toolkit.ingest(con, tmp / "events.parquet"), results)
+        analyses = {
+            "unhandled_events": toolkit.unhandled_events,
+            "duplicates": toolkit.duplicates,
+            "late_events": toolkit.late_events,
+            "hangs": toolkit.hangs,
+            "escalations": toolkit.escalations,
+            "flow_edges": toolkit.flow_edges,
+            "latency": toolkit.latency,
+            "findings (all detectors)": toolkit.findings,
+            "summary": toolkit.summary,
+        }
+        timings = []
+        for name, fn in analyses.items():
+            _timed(name, lambda fn=fn: fn(con), timings)
+        trace = con.execute("SELECT trace_id FROM events LIMIT 1").fetchall()[0][0]
+        _timed("event_graph + critical_path", lambda: toolkit.critical_path(con, trace), timings)
+        flow = dict(timings)["flow_edges"]
+        baseline = _timed("pandas DFG (baseline)", lambda: _pandas_dfg(con), results)
+        try:
+            import pm4py  # type: ignore[import-not-found]
+
+            log = con.execute("SELECT trace_id AS \"case:concept:name\", type AS \"concept:name\", "
+                              "ts AS \"time:timestamp\" FROM events").df()
+            _timed("pm4py discover_dfg", lambda: pm4py.discover_dfg(log), results)
+        except ImportError:
+            print("  (pm4py not installed: its discover_dfg is not timed)")
+        del baseline
+        total = sum(s for name, s in timings if name not in ("findings (all detectors)", "summary"))
+        print(f"  every analysis once (without findings/summary, which re-run them): {total:.1f} s")
+        print(f"  pandas DFG / flow_edges: {dict(results)['pandas DFG (baseline)'] / flow:.1f}x")
+        print(f"  peak RSS {_rss_mb():,.0f} MB (target < 3,000 MB); target < 30 s total at 10M")
+        con.close()
+
+
+def main() -> None:
+    """Parse the arguments and run each size."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--memory-limit", default="2GB")
+    args = parser.parse_args()
+    for n in args.events:
+        run(n, args.memory_limit)
+
+
+if __name__ == "__main__":
+    main()
