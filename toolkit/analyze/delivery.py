@@ -108,7 +108,8 @@ def late_events_query(
     terminal = """terminal AS (
         SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
                arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end
-        FROM uev WHERE type IN (SELECT type FROM terminal_type) GROUP BY trace_id
+        FROM uev u SEMI JOIN terminal_type t ON t.sys = u.sys AND t.type = u.type
+        GROUP BY trace_id
     )"""
     sequenced = """sequenced AS (
         SELECT trace_id, event_id, type, source, ts, sq,

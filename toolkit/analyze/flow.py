@@ -53,23 +53,29 @@ def unhandled_events_query(
             SELECT unnest($sub_types::VARCHAR[]) AS type, unnest($sub_handlers::VARCHAR[]) AS handler
         ),
         type_stats AS (
-            SELECT type, count(*) AS n, avg(is_handled::INT) AS share FROM node GROUP BY type
+            SELECT sys, type, count(*) AS n, avg(is_handled::INT) AS share FROM node GROUP BY ALL
         ),
         expected AS (
-            SELECT type, 'declared: ' || string_agg(DISTINCT handler, ', ' ORDER BY handler)
-                         || ' subscribe to ' || type AS why
-            FROM declared GROUP BY type
+            SELECT s.sys, d.type, d.why FROM (SELECT DISTINCT sys FROM uev) s, (
+                SELECT type, 'declared: ' || string_agg(DISTINCT handler, ', ' ORDER BY handler)
+                             || ' subscribe to ' || type AS why
+                FROM declared GROUP BY type) d
             UNION ALL
-            SELECT type, 'handled in ' || round(100 * share)::INT || '% of ' || n || ' ' || type || ' events'
-            FROM type_stats
+            SELECT sys, type, 'handled in ' || round(100 * share)::INT || '% of ' || n || ' '
+                              || type || ' events' || CASE WHEN sys <> '' THEN ' of ' || sys ELSE '' END
+            FROM type_stats ts
             WHERE n >= $min_n AND share >= $threshold AND type NOT IN (SELECT type FROM declared)
-              AND type NOT IN (SELECT type FROM terminal_type)
+              AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = ts.sys AND tt.type = ts.type)
         )"""
     select = """
         SELECT n.trace_id, n.event_id, n.type, n.source, n.target, n.ts,
                'no event reacts to it; ' || x.why AS reason
-        FROM node n JOIN expected x USING (type)
+        FROM node n JOIN expected x USING (sys, type)
         WHERE NOT n.is_handled AND n.timeout_ms IS NULL
+          -- where a system has no terminal type, a trace's last event is simply where the
+          -- record ends (a chat log's last message): nothing in the trace could react to it
+          AND NOT ((n.trace_id, n.event_id) IN (SELECT (trace_id, event_id) FROM last_event)
+                   AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = n.sys))
           AND (n.trace_id, n.event_id) NOT IN (SELECT (trace_id, event_id) FROM late_response_found)
           AND (n.trace_id, n.event_id) NOT IN (
                 SELECT (trace_id, event_id) FROM keyed_repeat WHERE is_effect AND n > 1)
@@ -152,10 +158,6 @@ def hangs_query(
             SELECT *, coalesce(timeout_ms / 1e3, $timeout_s) AS limit_s FROM uev
             WHERE timeout_ms IS NOT NULL
                OR ($timeout_s IS NOT NULL AND type IN (SELECT type FROM usually_answered)))""",
-        """last_event AS (
-            SELECT u.* FROM uev u JOIN (
-                SELECT trace_id, arg_max(event_id, (ts, seq)) AS event_id FROM uev GROUP BY trace_id
-            ) l USING (trace_id, event_id))""",
     ]  # fmt: skip
     waited = "date_diff('microsecond', {t}, o.at) / 1e6"
     select = f"""
@@ -169,11 +171,11 @@ def hangs_query(
         UNION ALL
         SELECT l.trace_id, l.event_id, 'missing_terminal', l.type, l.source, l.target, l.ts,
                {waited.format(t="l.ts")},
-               'never reached ' || (SELECT string_agg(type, ' / ' ORDER BY type) FROM terminal_type)
-                   || '; the last event is ' || l.type
+               'never reached ' || (SELECT string_agg(type, ' / ' ORDER BY type) FROM terminal_type tt
+                                    WHERE tt.sys = l.sys) || '; the last event is ' || l.type
         FROM last_event l CROSS JOIN observed o
-        WHERE EXISTS (SELECT 1 FROM terminal_type) AND l.trace_id NOT IN (
-            SELECT trace_id FROM uev WHERE type IN (SELECT type FROM terminal_type))
+        WHERE EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = l.sys) AND l.trace_id NOT IN (
+            SELECT trace_id FROM uev u SEMI JOIN terminal_type tt ON tt.sys = u.sys AND tt.type = u.type)
         ORDER BY trace_id, ts, event_id
     """
     return Query(ctes, select, params, HANG_COLUMNS)

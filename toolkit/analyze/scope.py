@@ -31,8 +31,8 @@ def scoped(
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """SQL for the common CTEs and their parameters.
 
-    Defines ``ev`` (the event records in scope), ``uev`` (one row per distinct event, with
-    ``records`` counting its copies), ``edge`` (causation: child -> parent, across traces when a
+    Defines ``ev`` (the event records in scope, with ``sys``: the trace's system or ''),
+    ``uev`` (one row per distinct event, with ``records`` counting its copies), ``edge`` (causation: child -> parent, across traces when a
     link says so) and ``node`` (``uev`` plus ``is_handled``: some event reacts to it). ``start``
     and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
@@ -46,17 +46,23 @@ def scoped(
     if start is not None or end is not None:
         bounds = [b for b, v in (("min(ts) >= $start::TIMESTAMPTZ", start),
                                  ("min(ts) < $end::TIMESTAMPTZ", end)) if v is not None]  # fmt: skip
-        where.append("e.trace_id IN (SELECT trace_id FROM events GROUP BY trace_id HAVING "
-                     + " AND ".join(bounds) + ")")
+        where.append(
+            "e.trace_id IN (SELECT trace_id FROM events GROUP BY trace_id HAVING "
+            + " AND ".join(bounds)
+            + ")"
+        )
     sql = f"""
-        ev AS (SELECT e.* FROM events e WHERE {" AND ".join(where)}),
+        ev AS (
+            SELECT e.*, coalesce(t.system, '') AS sys
+            FROM events e LEFT JOIN traces t USING (trace_id) WHERE {" AND ".join(where)}
+        ),
         -- one row per distinct event (a redelivery is recorded twice but is one event)
         uev AS MATERIALIZED (
             SELECT trace_id, event_id, any_value(parent_id) AS parent_id, any_value(type) AS type,
                    any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
                    max(end_ts) AS end_ts, any_value(status) AS status,
                    any_value(idempotency_key) AS idempotency_key, any_value(attrs) AS attrs,
-                   min(seq) AS seq, count(*) AS records,
+                   min(seq) AS seq, count(*) AS records, any_value(sys) AS sys,
                    any_value(try_cast(json_extract_string(attrs, '$.timeoutms') AS DOUBLE)) AS timeout_ms,
                    any_value(json_extract_string(attrs, '$.parent_trace_id')) AS parent_trace_id
             FROM ev GROUP BY trace_id, event_id
@@ -83,28 +89,45 @@ def _text(value: datetime | str | None) -> str | None:
 
 
 def terminal_types_sql(terminal_types: list[str] | None) -> str:
-    """CTE ``terminal_type(type)``: declared, or learnt from the data.
+    """CTEs ``last_event`` (each trace's last event) and ``terminal_type(sys, type)``.
 
-    Learnt: a type is terminal when no event ever reacts to it (a sink), it occurs in at least
+    Terminal types are declared (the same for every system), or learnt per system from the
+    data: a type is terminal when no event ever reacts to it (a sink), it occurs in at least
     two traces, it is the last event (latest ``ts``) of more than half of them, and on average
     fewer than half an event is recorded after it. The last condition keeps a sink that is last
     only because many runs broke off after it (a human's reply, say: in the runs that go on,
-    several events follow it) from passing as terminal. Data with no such type (chat logs whose
-    last speaker varies, span trees) has none, and the analyses that need a terminal event
-    report nothing for it. When most runs never reach their real end, declare the types.
+    several events follow it) from passing as terminal. A system with no such type (chat logs
+    whose last speaker varies, span trees) has none, and the analyses that need a terminal
+    event report nothing for it. When most runs never reach their real end, declare the types.
     """
+    last = """last_event AS (
+        SELECT u.* FROM uev u JOIN (
+            SELECT trace_id, arg_max(event_id, (ts, seq)) AS event_id FROM uev GROUP BY trace_id
+        ) l USING (trace_id, event_id)
+    ),"""
     if terminal_types is not None:
-        return "terminal_type AS (SELECT unnest($terminal_types::VARCHAR[]) AS type)"
-    return """terminal_type AS (
-        SELECT type FROM (
-            SELECT type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
+        return (
+            last
+            + """
+    terminal_type AS (
+        SELECT s.sys, t.type FROM (SELECT DISTINCT sys FROM uev) s,
+               (SELECT unnest($terminal_types::VARCHAR[]) AS type) t
+    )"""
+        )
+    return (
+        last
+        + """
+    terminal_type AS (
+        SELECT sys, type FROM (
+            SELECT sys, type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
                    count(DISTINCT trace_id) FILTER (after = 0) AS last_in, avg(after) AS mean_after
-            FROM (SELECT type, trace_id, is_handled,
+            FROM (SELECT sys, type, trace_id, is_handled,
                          row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
                   FROM node)
-            GROUP BY type
+            GROUP BY sys, type
         ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces AND mean_after < 0.5
     )"""
+    )
 
 
 @dataclass(frozen=True)

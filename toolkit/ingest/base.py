@@ -142,6 +142,20 @@ def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str
     stage_rows(con, "rejects", [{"origin": origin, "reason": reason, "record": record}])
 
 
+def stage_root_services(con: duckdb.DuckDBPyConnection) -> None:
+    """Name each staged trace's system after its root span's service, for span formats.
+
+    The root is the earliest staged event without a parent (else the earliest event); readers
+    that know better stage ``traces.system`` themselves, and those values win.
+    """
+    con.execute("""
+        INSERT INTO stage_traces (trace_id, system)
+        SELECT trace_id, arg_min(source, (parent_id IS NOT NULL, ts, ord)) FROM stage_events
+        WHERE trace_id NOT IN (SELECT trace_id FROM stage_traces WHERE system IS NOT NULL)
+        GROUP BY trace_id HAVING arg_min(source, (parent_id IS NOT NULL, ts, ord)) IS NOT NULL
+    """)
+
+
 def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line number.
 

@@ -39,6 +39,8 @@ GenAI output           ``content``: tag ``gen_ai.output.messages``, else
                        fields in ``attrs``; same ``source`` as the span
 =====================  ==================================================================
 
+``traces.system``: the service of the trace's root span (the earliest span without a parent).
+
 Dropped: the trace-level ``warnings``/``processes`` beyond what each span uses, the UI-derived
 fields of a state dump (``depth``, ``hasChildren``, ``relativeStartTime``, ``services``...), tag
 ``type`` names (the JSON value keeps its kind).
@@ -61,7 +63,7 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UI_SPAN = re.compile(rb'"spanID"\s*:')
@@ -278,6 +280,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         except ValueError as e:
             reject(con, origin, str(e), raw)
     stage_rows(con, "events", rows)
+    stage_root_services(con)
 
 
 FORMAT = Format("jaeger", sniff, read)

@@ -32,6 +32,8 @@ A span whose ``parentId`` is a shared id and whose service is a server half's se
 server's child: the half on the same host (else the same service) started last before it. Kafka PRODUCER/CONSUMER spans are linked by the data: the consumer's
 ``parentId`` names the producer span, kept as is.
 
+``traces.system``: the service of the trace's root span (the earliest span without a parent).
+
 Dropped: nothing else (the span carries no other fields in v2).
 
 A span is rejected (origin ``path#N`` for the N-th span) when it is not an object, lacks
@@ -49,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACE_ID = re.compile(rb'"traceId"\s*:')
@@ -207,6 +209,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for n, span in good:
         rows += _span_events(span, n, f"{path}#{n}", client_ids, halves)
     stage_rows(con, "events", rows)
+    stage_root_services(con)
 
 
 FORMAT = Format("zipkin", sniff, read)
