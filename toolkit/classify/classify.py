@@ -51,7 +51,9 @@ def _rules(con: duckdb.DuckDBPyConnection, terminal_types: list[str]) -> list[di
     return [merged[k] for k in sorted(merged)]
 
 
-def _in_scope(con: duckdb.DuckDBPyConnection, trace_id: str | None, system: str | None) -> list[str]:
+def _in_scope(
+    con: duckdb.DuckDBPyConnection, trace_id: str | None, system: str | None
+) -> list[str]:
     return query(
         con,
         """SELECT DISTINCT trace_id FROM events
@@ -80,10 +82,13 @@ def _store(
             "annotations",
             [
                 {
-                    "trace_id": r.trace_id, "mode": r.mode, "annotator": annotator,
-                    "confidence": r.confidence, "evidence": r.evidence,
+                    "trace_id": r.trace_id,
+                    "mode": r.mode,
+                    "annotator": annotator,
+                    "confidence": r.confidence,
+                    "evidence": r.evidence,
                     "origin": f"toolkit.classify:{annotator}",
-                }  # fmt: skip
+                }
                 for r in rows.itertuples(index=False)
             ],
         )
@@ -138,11 +143,14 @@ def classify(
         keep = set(scope)
         rows = [
             {
-                "trace_id": h["trace_id"], "mode": h["mode"], "annotator": RULES_ANNOTATOR,
-                "verdict": "yes", "confidence": float(h["confidence"]),
+                "trace_id": h["trace_id"],
+                "mode": h["mode"],
+                "annotator": RULES_ANNOTATOR,
+                "verdict": "yes",
+                "confidence": float(h["confidence"]),
                 "evidence": json.dumps({"event_ids": h["event_ids"], "reason": h["reason"]}),
                 "status": "ok",
-            }  # fmt: skip
+            }
             for h in _rules(con, types)
             if h["trace_id"] in keep
         ]
@@ -191,9 +199,12 @@ def _judge_all(
             event_ids = [ids[str(s)] for s in steps if str(s) in ids]
             rows.append(
                 {
-                    **base, "mode": mode, "verdict": verdict, "confidence": confidence,
+                    **base,
+                    "mode": mode,
+                    "verdict": verdict,
+                    "confidence": confidence,
                     "evidence": json.dumps({"event_ids": event_ids, "reason": text}),
                     "status": "ok",
-                }  # fmt: skip
+                }
             )
     return rows, judged

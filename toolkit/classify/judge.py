@@ -155,7 +155,11 @@ def parse_answer(text: str) -> tuple[str, dict[str, tuple[str, str, list, float]
     obj = _json_object(text if isinstance(text, str) else "")
     if obj is None:
         return "malformed", {}
-    if len(obj) == 1 and isinstance(next(iter(obj.values())), dict) and not _mode_id(next(iter(obj))):
+    if (
+        len(obj) == 1
+        and isinstance(next(iter(obj.values())), dict)
+        and not _mode_id(next(iter(obj)))
+    ):
         obj = next(iter(obj.values()))  # {"modes": {...}} or similar wrapping
     found: dict[str, tuple[str, str, list, float]] = {}
     for key, value in obj.items():

@@ -50,9 +50,14 @@ RESET_TEXT = (
 )
 DERAIL_MIN_TOKENS = 15
 DERAIL_COVERAGE = 0.1
-_STOP = frozenset(
-    ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "by", "at", "from", "as", "is", "are", "was", "were", "be", "been", "this", "that", "these", "those", "it", "its", "into", "about", "than", "then", "there", "their", "they", "them", "we", "you", "your", "our", "can", "could", "should", "would", "will", "may", "might", "must", "have", "has", "had", "not", "no", "yes", "do", "does", "did", "what", "which", "who", "whom", "how", "when", "where", "why", "all", "any", "each", "some", "such", "only", "also", "just", "more", "most", "very", "please", "use", "using", "given"]
+_STOP_WORDS = (
+    "the a an and or of to in on for with by at from as is are was were be been this that "
+    "these those it its into about than then there their they them we you your our can could "
+    "should would will may might must have has had not no yes do does did what which who whom "
+    "how when where why all any each some such only also just more most very please use using "
+    "given"
 )
+_STOP = frozenset(_STOP_WORDS.split(" "))
 _MESSAGES = """m AS (
     SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
            min(ts) AS ts, min(seq) AS seq, any_value(content) AS content

@@ -47,8 +47,7 @@ def _run(con: duckdb.DuckDBPyConnection, ctes: list[str], select: str, **params:
     used = {k: v for k, v in {**scope_params, **params}.items() if f"${k}" in sql}
     df = query(con, sql, **used)
     return [
-        {**row, "event_ids": [str(e) for e in row["event_ids"]]}
-        for row in df.to_dict("records")
+        {**row, "event_ids": [str(e) for e in row["event_ids"]]} for row in df.to_dict("records")
     ]
 
 

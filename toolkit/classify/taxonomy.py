@@ -40,7 +40,9 @@ class Mode:
 
 
 def _load() -> dict:
-    return json.loads(resources.files("toolkit.classify").joinpath("mast_taxonomy.json").read_text())
+    return json.loads(
+        resources.files("toolkit.classify").joinpath("mast_taxonomy.json").read_text()
+    )
 
 
 _DOC = _load()
