@@ -236,17 +236,22 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
 
     Records whose identity is already in the database are skipped (see the module docstring).
     """
-    added = con.execute("""
-        INSERT INTO events BY NAME
-        SELECT * EXCLUDE (ord) FROM (
-            SELECT s.* EXCLUDE (seq), coalesce(s.seq, s.ord) AS seq,
-                   md5(concat_ws(chr(31), trace_id, coalesce(source, ''), event_id,
-                       (row_number() OVER (PARTITION BY trace_id, source, event_id ORDER BY ord) - 1)::VARCHAR
-                   )) AS record_key
-            FROM stage_events s
-        ) n
-        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_key = n.record_key)
-    """).fetchall()[0][0]
+    # occurrence: 0 for most records; only repeated (trace, source, id) in this file need counting
+    keyed = """
+        WITH repeated AS (
+            SELECT trace_id, source, event_id, list(ord ORDER BY ord) AS ords FROM stage_events
+            GROUP BY ALL HAVING count(*) > 1
+        )
+        SELECT s.* EXCLUDE (seq, ord), coalesce(s.seq, s.ord) AS seq,
+               md5(concat_ws(chr(31), s.trace_id, coalesce(s.source, ''), s.event_id,
+                   coalesce(list_position(r.ords, s.ord) - 1, 0)::VARCHAR)) AS record_key
+        FROM stage_events s LEFT JOIN repeated r
+            ON r.trace_id = s.trace_id AND r.event_id = s.event_id
+           AND r.source IS NOT DISTINCT FROM s.source
+    """
+    if con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
+        keyed = f"SELECT * FROM ({keyed}) n WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_key = n.record_key)"
+    added = con.execute(f"INSERT INTO events BY NAME {keyed}").fetchall()[0][0]
     con.execute("""
         INSERT INTO traces BY NAME
         SELECT trace_id, any_value(system) AS system, any_value(task) AS task,

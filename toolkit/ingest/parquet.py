@@ -24,9 +24,9 @@ _CANONICAL = [c for c in STAGE_COLUMNS["events"] if c != "ord"]
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the events of a canonical-schema Parquet file for ``toolkit.ingest``."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE raw_parquet AS "
-        "SELECT *, row_number() OVER () AS _row FROM read_parquet($p)",
-        {"p": str(path)},
+        "CREATE OR REPLACE TEMP VIEW raw_parquet AS "
+        "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
+        f"FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number = true)"
     )
     present = [r[0] for r in con.execute("DESCRIBE raw_parquet").fetchall()]
     missing = [c for c in _REQUIRED if c not in present]
@@ -64,7 +64,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         f"FROM raw_parquet WHERE NOT ({nulls})",
         {"p": str(path)},
     )
-    con.execute("DROP TABLE raw_parquet")
+    con.execute("DROP VIEW raw_parquet")
 
 
 def export_parquet(
