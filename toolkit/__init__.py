@@ -18,12 +18,36 @@ from toolkit.analyze import (
     summary,
     unhandled_events,
 )
+from toolkit.classify import (
+    TAXONOMY,
+    agreement,
+    attribute_failure,
+    attribution_accuracy,
+    classify,
+    failure_breakdown,
+)
 from toolkit.db import connect, query
 from toolkit.ingest import detect_format, export_parquet, ingest
 from toolkit.simulate import simulate
+from toolkit.viz import (
+    plot_event_graph,
+    plot_failure_breakdown,
+    plot_findings,
+    plot_flow_graph,
+    plot_latency,
+    plot_timeline,
+    plot_unhandled,
+    report,
+    save_figure,
+)
 
 __all__ = [
     "FINDING_KINDS",
+    "TAXONOMY",
+    "agreement",
+    "attribute_failure",
+    "attribution_accuracy",
+    "classify",
     "connect",
     "critical_path",
     "detect_format",
@@ -31,6 +55,7 @@ __all__ = [
     "escalations",
     "event_graph",
     "export_parquet",
+    "failure_breakdown",
     "findings",
     "flow_edges",
     "flow_graph",
@@ -38,7 +63,16 @@ __all__ = [
     "ingest",
     "late_events",
     "latency",
+    "plot_event_graph",
+    "plot_failure_breakdown",
+    "plot_findings",
+    "plot_flow_graph",
+    "plot_latency",
+    "plot_timeline",
+    "plot_unhandled",
     "query",
+    "report",
+    "save_figure",
     "simulate",
     "summary",
     "unhandled_events",

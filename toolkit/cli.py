@@ -104,6 +104,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from toolkit.viz.report import report
+
+    if not Path(args.db).exists():
+        print(
+            f"no database at {args.db}: run `toolkit ingest` or `toolkit demo` first",
+            file=sys.stderr,
+        )
+        return 2
+    con = connect(args.db)
+    out = report(con, args.out, title=args.title)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; open it in a browser, no network needed)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = argparse.ArgumentParser(prog="toolkit", description=__doc__)
@@ -135,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--traces", type=int, default=200)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(run=_cmd_demo)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report of a database")
+    p.add_argument("--db", default="data/traces.duckdb")
+    p.add_argument("--out", default="out/report.html")
+    p.add_argument("--title", default="Event-flow report")
+    p.set_defaults(run=_cmd_report)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

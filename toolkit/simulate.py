@@ -153,7 +153,10 @@ def simulate(
     sim["escalated"] = escalated[sim["trace"], sim["slot"]]
 
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    try:  # no progress bar on the terminal for long writes; in Jupyter DuckDB refuses the
+        con.execute("SET enable_progress_bar = false")  # setting without ipywidgets
+    except duckdb.InvalidInputException:
+        pass
     con.register("sim", pa.table(sim))
     con.register("slots", _slot_table())
     con.register("truth", pa.table(truth))

@@ -108,7 +108,10 @@ def log_axis_needed(values: Iterable[float], ratio: float = 100.0) -> bool:
     return len(s) > 1 and s.max() / s.min() > ratio
 
 
-def save_figure(fig: go.Figure, path: str | os.PathLike[str], *, scale: float = 2.0) -> Path:
+def save_figure(
+    fig: go.Figure, path: str | os.PathLike[str], *, width: int | None = None,
+    height: int | None = None, scale: float = 2.0,
+) -> Path:  # fmt: skip
     """Write a figure to PNG, SVG, PDF (kaleido with the system Chromium) or HTML.
 
     HTML embeds plotly.js, so the file opens without a network. For images, ``BROWSER_PATH``
@@ -117,6 +120,8 @@ def save_figure(fig: go.Figure, path: str | os.PathLike[str], *, scale: float = 
     Args:
         fig: the figure.
         path: the output file; its suffix picks the format.
+        width: in layout pixels; default the figure's width, else 1100.
+        height: in layout pixels; default the figure's height, else 600.
         scale: pixel density of raster images.
 
     Returns:
@@ -129,5 +134,7 @@ def save_figure(fig: go.Figure, path: str | os.PathLike[str], *, scale: float = 
         return out
     if "BROWSER_PATH" not in os.environ and Path(BROWSER).exists():
         os.environ["BROWSER_PATH"] = BROWSER
-    fig.write_image(out, scale=scale)
+    width = width or fig.layout.width or 1100
+    height = height or fig.layout.height or 600
+    fig.write_image(out, width=width, height=height, scale=scale)
     return out

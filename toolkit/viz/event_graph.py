@@ -97,7 +97,9 @@ def _tree_rows(order: list, parent: dict) -> dict:
             rows[node] = inherited
             kids = [k for k in children.get(node, []) if k not in rows]
             # the first reaction continues its parent's line; later ones open new rows below
-            stack.extend((k, rows[node] if i == 0 else None) for i, k in reversed(list(enumerate(kids))))
+            stack.extend(
+                (k, rows[node] if i == 0 else None) for i, k in reversed(list(enumerate(kids)))
+            )
     return rows
 
 
@@ -159,8 +161,9 @@ def plot_event_graph(
     else:
         lanes = {s: i for i, s in enumerate(dict.fromkeys(sources))}
         ys = [lanes[s] for s in sources]
-    if x == "time":
-        xs = [graph.nodes[n].get("ts") for n in shown]
+    if x == "time":  # naive UTC: plotly.js ignores offsets
+        xs = [pd.Timestamp(t).tz_convert("UTC").tz_localize(None) if t is not None else None
+              for t in (graph.nodes[n].get("ts") for n in shown)]  # fmt: skip
     else:
         xs = list(range(len(shown)))
     pos = {n: (xv, yv) for n, xv, yv in zip(shown, xs, ys, strict=True)}
@@ -216,7 +219,9 @@ def plot_event_graph(
     x_title = "event order (rank by time; hover for the time)" if x == "order" else "time (UTC)"
     y_title = "causal branch (a reaction chain per row)" if y == "tree" else "source"
     rows_used = (max(ys) + 1) if ys else 1
-    style(fig, title, x_title, y_title, height=int(min(max(420, 24 * rows_used + 200), 1400)))
+    legend_rows = min(len(colours), MAX_LEGEND_SOURCES) + len(by_kind) + 5
+    height = max(420, 24 * rows_used + 200, 21 * legend_rows + 160)
+    style(fig, title, x_title, y_title, height=int(min(height, 1400)))
     if y == "tree":
         fig.update_yaxes(showticklabels=False, autorange="reversed", zeroline=False)
     else:

@@ -54,6 +54,13 @@ def _bucket(ts: pd.Series) -> tuple[pd.Series, str]:
     return utc_naive(ts).dt.to_period("M").dt.start_time, "month"
 
 
+def _count_axes(fig: go.Figure, rows: pd.DataFrame, key: str) -> None:
+    """Whole-number ticks on the count axes when the counts are small."""
+    if rows.groupby(key).size().max() <= 10:
+        fig.update_xaxes(dtick=1, row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=2, col=1)
+
+
 def _over_time(fig: go.Figure, rows: pd.DataFrame, key: str, colours: dict, row: int) -> str:
     timed = rows[rows["ts"].notna()]
     if timed.empty:
@@ -114,6 +121,7 @@ def plot_findings(data: pd.DataFrame | duckdb.DuckDBPyConnection) -> go.Figure:
             hovertemplate="%{y}: %{x} " + esc(k, 32) + "<extra></extra>",
         ), row=1, col=1)  # fmt: skip
     label = _over_time(fig, rows, "kind", colours, 2)
+    _count_axes(fig, rows, "system")
     fig.update_layout(barmode="stack", legend={"title": {"text": "finding kind"}})
     fig.update_xaxes(title_text="findings (count)", row=1, col=1)
     fig.update_yaxes(title_text="system", autorange="reversed", row=1, col=1)
@@ -157,6 +165,7 @@ def plot_unhandled(data: pd.DataFrame | duckdb.DuckDBPyConnection, *, top: int =
             hovertemplate="%{y} → " + esc(t, 32) + ": %{x}<extra></extra>",
         ), row=1, col=1)  # fmt: skip
     label = _over_time(fig, rows, "target", colours, 2)
+    _count_axes(fig, rows, "type")
     fig.update_layout(barmode="stack", legend={"title": {"text": "addressee (target)"}})
     fig.update_xaxes(title_text="unhandled events (count)", row=1, col=1)
     fig.update_yaxes(title_text="event type", autorange="reversed", row=1, col=1)

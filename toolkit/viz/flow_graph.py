@@ -15,18 +15,57 @@ from toolkit.viz._common import SEQUENTIAL, empty_figure, esc, note, style
 TITLE = "Event flow graph"
 
 
-def _layers(graph: nx.DiGraph) -> dict:
-    """Left-to-right layer of each node: longest path over the graph with its cycles condensed."""
-    cond = nx.condensation(graph)
-    level: dict[int, int] = {}
-    for c in nx.topological_sort(cond):
-        level[c] = max((level[p] + 1 for p in cond.predecessors(c)), default=0)
-    return {n: level[cond.graph["mapping"][n]] for n in graph.nodes}
+def _back_edges(graph: nx.DiGraph, roots: list, weight: dict) -> set:
+    """Edges that close a cycle, found by a depth-first walk from the roots, heaviest first."""
+    state: dict = {}  # 1: on the walk's stack, 2: done
+    back = set()
+
+    def successors(u):
+        return iter(sorted(graph.successors(u), key=lambda v: (-weight.get((u, v), 0), str(v))))
+
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, successors(root))]
+        while stack:
+            u, it = stack[-1]
+            v = next(it, _DONE)
+            if v is _DONE:
+                state[u] = 2
+                stack.pop()
+            elif v not in state:
+                state[v] = 1
+                stack.append((v, successors(v)))
+            elif state[v] == 1:
+                back.add((u, v))
+    return back
 
 
-def _positions(graph: nx.DiGraph, weight: dict) -> dict:
+_DONE = object()
+
+
+def _layers(graph: nx.DiGraph, node_weight: dict, edge_weight: dict) -> dict:
+    """Left-to-right layer of each node: the longest path from a start, cycles cut where they close.
+
+    Starts are the kinds nothing causes (then, for what only cycles reach, the busiest kind).
+    """
+    order = sorted(
+        graph.nodes, key=lambda n: (graph.in_degree(n) > 0, -node_weight.get(n, 0), str(n))
+    )
+    back = _back_edges(graph, order, edge_weight)
+    dag = nx.DiGraph()
+    dag.add_nodes_from(graph.nodes)
+    dag.add_edges_from(e for e in graph.edges if e not in back)
+    level: dict = {}
+    for n in nx.topological_sort(dag):
+        level[n] = max((level[p] + 1 for p in dag.predecessors(n)), default=0)
+    return level
+
+
+def _positions(graph: nx.DiGraph, weight: dict, edge_weight: dict) -> dict:
     """Layers on x; within a layer, ordered by the mean position of the parents (fewer crossings)."""
-    layer = _layers(graph)
+    layer = _layers(graph, weight, edge_weight)
     pos: dict = {}
     for x in sorted(set(layer.values())):
         nodes = [n for n in graph.nodes if layer[n] == x]
@@ -37,7 +76,7 @@ def _positions(graph: nx.DiGraph, weight: dict) -> dict:
 
         nodes.sort(key=bary)
         for i, n in enumerate(nodes):
-            pos[n] = (x, i - (len(nodes) - 1) / 2)
+            pos[n] = (x, i - (len(nodes) - 1) / 2 + (0.2 if x % 2 else 0.0))
     return pos
 
 
@@ -88,7 +127,10 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
     incoming = df.groupby("child")["count"].sum()
     outgoing = df.groupby("parent")["count"].sum()
     weight = {n: max(incoming.get(n, 0), outgoing.get(n, 0)) for n in graph.nodes}
-    pos = _positions(graph, weight)
+    edge_weight = dict(
+        zip(zip(links["parent"], links["child"], strict=True), links["count"], strict=True)
+    )
+    pos = _positions(graph, weight, edge_weight)
 
     p95 = df["p95_ms"].astype("float64")
     logs = np.log10(p95.clip(lower=0.001))
@@ -104,7 +146,9 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
         back = graph.has_edge(row.child, row.parent)
         bend = 0.0 if forward and not back else 0.35 if p1[0] > p0[0] else -0.35
         xs, ys = _curve(p0, p1, bend)
-        colour = "#999999" if pd.isna(lg) else sample_colorscale(SEQUENTIAL, (lg - lo) / (hi - lo))[0]
+        colour = (
+            "#999999" if pd.isna(lg) else sample_colorscale(SEQUENTIAL, (lg - lo) / (hi - lo))[0]
+        )
         width = 1 + 9 * math.sqrt(row.count / top)
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines", line={"color": colour, "width": width},
@@ -135,7 +179,9 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
         x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
         name="event kind", showlegend=False,
         text=[esc(n, 30) + (f" ↻{loop_n[n]}" if n in loop_n else "") for n in nodes],
-        textposition="top center", textfont={"size": 11},
+        # labels above in even layers, below in odd ones (raised a little): neighbours never meet
+        textposition=["top center" if pos[n][0] % 2 == 0 else "bottom center" for n in nodes],
+        textfont={"size": 10},
         marker={"size": [10 + 14 * math.sqrt(weight[n] / top) for n in nodes],
                 "color": "#0072B2", "line": {"color": "white", "width": 1}},
         hovertext=[
@@ -151,7 +197,7 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
     title = f"{TITLE}: {len(graph)} event kinds, {int(df['count'].sum()):,} reactions"
     title += "<br><sup>arrow width: number of reactions; colour: p95 reaction latency</sup>"
     style(fig, title, "causal depth (steps from the first event kind)", None,
-          height=int(min(max(420, 80 * tall + 180), 1400)))  # fmt: skip
+          height=int(min(max(520, 90 * tall + 220), 1400)))  # fmt: skip
     fig.update_xaxes(tickmode="array", tickvals=list(range(depth + 1)), zeroline=False,
                      showgrid=False, range=[-0.6, depth + 0.6])  # fmt: skip
     fig.update_yaxes(visible=False, range=[-(tall + 1) / 2, (tall + 1) / 2])

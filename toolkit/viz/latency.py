@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import duckdb
@@ -96,15 +97,18 @@ def plot_latency(
     keys = list(pct["key"].fillna("(none)"))
     labels = [esc(k, 36) for k in keys]
     n_rows = len(pct)
+    panels = [30 * n_rows + 60, 170, 23 * (n_rows + 1) + 10]  # pixels per panel
+    height = sum(panels) + 420
     fig = make_subplots(
-        rows=3, cols=1, vertical_spacing=0.07,
+        rows=3, cols=1, vertical_spacing=120 / height,
         specs=[[{"type": "xy"}], [{"type": "xy"}], [{"type": "table"}]],
-        row_heights=[max(0.25, 0.03 * n_rows + 0.1), 0.16, max(0.2, 0.028 * n_rows + 0.06)],
+        row_heights=[p / sum(panels) for p in panels],
         subplot_titles=[f"distribution per {by if measure != 'end_to_end' else 'system'}",
                         f"trace durations; the {len(slow)} slowest highlighted",
                         "percentiles (ms)"],
     )  # fmt: skip
-    values: list[float] = list(pct["p50_ms"]) + list(pct["max_ms"])
+    values = list(pct["p50_ms"]) + list(pct["max_ms"]) + list(per_trace["max_ms"])
+    log = log_axis_needed(values)
     if con is not None:
         stats = _box_stats(con, measure, by).set_index("key").reindex(keys)
         fig.add_trace(go.Box(
@@ -156,14 +160,18 @@ def plot_latency(
             line={"color": OKABE_ITO[0]}, hoverinfo="x", showlegend=False,
         ), row=2, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=slow["max_ms"], y=["all traces"] * len(slow), mode="markers+text",
-            text=[esc(k, 18) for k in slow["key"]], textposition="top center",
-            textfont={"size": 10, "color": SLOW}, showlegend=False,
+            x=slow["max_ms"], y=["all traces"] * len(slow), mode="markers", showlegend=False,
             marker={"color": SLOW, "size": 11, "symbol": "diamond"},
             hovertext=[f"trace {esc(k)}: {v:,.1f} ms" for k, v in zip(slow["key"], slow["max_ms"], strict=True)],
             hoverinfo="text",
         ), row=2, col=1)  # fmt: skip
-        values += list(per_trace["max_ms"])
+        for i, (k, v) in enumerate(zip(slow["key"], slow["max_ms"], strict=True)):
+            # staggered above and below, so that close neighbours stay legible
+            fig.add_annotation(
+                x=math.log10(v) if log and v > 0 else v, y="all traces", xref="x2", yref="y2",
+                text=esc(k, 18), font={"size": 10, "color": SLOW}, showarrow=True, arrowwidth=1,
+                arrowcolor=SLOW, ax=0, ay=(-1) ** i * (22 + 15 * (i // 2)), standoff=6,
+            )  # fmt: skip
     cols = ["count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"]
     fig.add_trace(go.Table(
         header={"values": [f"<b>{by if measure != 'end_to_end' else 'system'}</b>", "<b>n</b>",
@@ -173,7 +181,6 @@ def plot_latency(
                                      for c in cols], "align": ["left"] + ["right"] * 6, "height": 22},
         columnwidth=[3, 1, 1, 1, 1, 1, 1],
     ), row=3, col=1)  # fmt: skip
-    log = log_axis_needed(values)
     unit = "milliseconds" + (", log scale" if log else "")
     fig.update_xaxes(type="log" if log else "linear", title_text=f"{LABELS[measure]} ({unit})",
                      row=1, col=1)  # fmt: skip
@@ -182,7 +189,7 @@ def plot_latency(
     fig.update_yaxes(autorange="reversed", title_text=by if measure != "end_to_end" else "system",
                      row=1, col=1)  # fmt: skip
     fig.update_yaxes(showticklabels=False, row=2, col=1)
-    style(fig, title, height=int(420 + 52 * n_rows + 160))
+    style(fig, title, height=height)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip
     if log and nonpos:

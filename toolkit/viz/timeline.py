@@ -109,7 +109,9 @@ def plot_timeline(
     title += f": {total:,} events in {span_s:,.3f} s across {len(lanes)} sources"
     if len(nodes) < total:
         title += f"<br><sup>showing the first {len(nodes):,} timed events of {total:,}</sup>"
-    style(fig, title, "time (UTC)", "source (lane)", height=int(min(max(360, 46 * len(lanes) + 200), 1200)))
+    legend_rows = len(groups) + len(kinds) + 4
+    height = max(360, 46 * len(lanes) + 200, 21 * legend_rows + 160)
+    style(fig, title, "time (UTC)", "source (lane)", height=int(min(height, 1200)))
     fig.update_yaxes(
         type="category", categoryorder="array", categoryarray=lanes, autorange="reversed"
     )
