@@ -49,7 +49,9 @@ def run(n_events: int, memory_limit: str) -> None:
         tmp = Path(tmp)
         started = time.perf_counter()
         sim = toolkit.simulate(tmp / "sim", traces=n_events // 20, seed=1)
-        print(f"  simulated {sim['events_written']:,} events in {time.perf_counter() - started:.1f} s")
+        print(
+            f"  simulated {sim['events_written']:,} events in {time.perf_counter() - started:.1f} s"
+        )
         staging = toolkit.connect(tmp / "stage.duckdb", memory_limit=memory_limit)
         toolkit.ingest(staging, sim["events"])
         toolkit.export_parquet(staging, tmp / "events.parquet")
@@ -78,8 +80,10 @@ def run(n_events: int, memory_limit: str) -> None:
         try:
             import pm4py  # type: ignore[import-not-found]
 
-            log = con.execute("SELECT trace_id AS \"case:concept:name\", type AS \"concept:name\", "
-                              "ts AS \"time:timestamp\" FROM events").df()
+            log = con.execute(
+                'SELECT trace_id AS "case:concept:name", type AS "concept:name", '
+                'ts AS "time:timestamp" FROM events'
+            ).df()
             _timed("pm4py discover_dfg", lambda: pm4py.discover_dfg(log), results)
         except ImportError:
             print("  (pm4py not installed: its discover_dfg is not timed)")

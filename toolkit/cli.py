@@ -93,6 +93,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from toolkit.analyze import summary
+    from toolkit.classify import classify, failure_breakdown
+    from toolkit.viz.report import report
+
     sim_dir = ROOT / "data" / "sim"
     out = simulate(sim_dir, traces=args.traces, seed=args.seed)
     print(f"simulated {out['traces']} runs ({out['events_written']} events) into {sim_dir}")
@@ -101,6 +105,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nIngested into {args.db}:")
     print(result[["path", "format", "status", "rows", "rejected"]].to_string(index=False))
     print_summary(con)
+    _print_table("Where the event flow snaps (findings per system)", summary(con), limit=20)
+    classify(con)
+    breakdown = failure_breakdown(con, group_by="all")
+    found = breakdown[breakdown["traces"].fillna(0) > 0]
+    _print_table(
+        "MAST failure modes found by the rules (traces; share of flags)",
+        found[["category", "mode", "mode_name", "traces", "flag_share"]].round(3),
+    )
+    path = report(con, args.out)
+    print(f"\nReport: {Path(path).resolve()}")
     return 0
 
 

@@ -44,6 +44,7 @@ written by DuckDB, so millions of events take seconds.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -153,10 +154,10 @@ def simulate(
     sim["escalated"] = escalated[sim["trace"], sim["slot"]]
 
     con = duckdb.connect()
-    try:  # no progress bar on the terminal for long writes; in Jupyter DuckDB refuses the
-        con.execute("SET enable_progress_bar = false")  # setting without ipywidgets
-    except duckdb.InvalidInputException:
-        pass
+    # No progress bar on the terminal for long writes; in Jupyter without ipywidgets DuckDB
+    # refuses the setting, which is harmless there.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     con.register("sim", pa.table(sim))
     con.register("slots", _slot_table())
     con.register("truth", pa.table(truth))

@@ -198,7 +198,7 @@ def test_failure_breakdown_bar():
     assert all("FM-2.4" not in " ".join(t.y) for t in bars)  # never drawn as a zero bar
     assert sum(a.text == "<i>not assessed</i>" for a in fig.layout.annotations) == 2
     assert {"FC1 Specification issues", "FC3 Task verification"} <= {t.name for t in bars}
-    assert any("sim (n = 100 traces)" in a.text for a in fig.layout.annotations)
+    assert any("sim<br>n = 100 traces" in a.text for a in fig.layout.annotations)
 
 
 def test_failure_breakdown_sunburst_by_flags():

@@ -37,7 +37,7 @@ REQUIRED_MIN_RUNS = 5  # ... of at least 5 completed runs is a required step
 _TERMINAL = """terminal AS (
     SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
            arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end, min(ts) AS term_ts
-    FROM uev WHERE type IN (SELECT type FROM terminal_type) GROUP BY trace_id
+    FROM uev u SEMI JOIN terminal_type t ON t.sys = u.sys AND t.type = u.type GROUP BY trace_id
 )"""
 
 
@@ -191,14 +191,16 @@ def no_verification(con: duckdb.DuckDBPyConnection, terminal_types: list[str] | 
 
     A verification step is an event whose type names one (``VERIFY_TYPE``) or whose content
     says it checks something (``VERIFY_TEXT``); the trace's first event (the task statement,
-    which may *ask* for checks) does not count.
+    which may *ask* for checks) does not count. Only runs that carry text (messages, prompts,
+    outputs) are judged: a trace of bare telemetry spans is no agent run to verify.
     """
     select = """
         SELECT d.trace_id, 'FM-3.2' AS mode, CASE WHEN d.typed THEN 0.8 ELSE 0.5 END AS confidence,
                [d.end_id] AS event_ids,
                'ended (' || d.end_id || ') with no verification step before it' AS reason
         FROM ends d JOIN first_msg f USING (trace_id)
-        WHERE NOT EXISTS (
+        WHERE EXISTS (SELECT 1 FROM msg m WHERE m.trace_id = d.trace_id AND m.content IS NOT NULL)
+          AND NOT EXISTS (
             SELECT 1 FROM msg m WHERE m.trace_id = d.trace_id AND m.ts <= d.end_ts
               AND m.event_id <> f.first_id AND m.event_id <> d.end_id
               AND (regexp_matches(m.type, $vt) OR (m.type <> 'log'

@@ -35,7 +35,7 @@ def _assessed_traces(part: pd.DataFrame) -> int | None:
 
 def plot_failure_breakdown(
     breakdown: pd.DataFrame, kind: Literal["bar", "sunburst"] = "bar", *,
-    basis: Literal["traces", "flags"] = "traces", max_groups: int = 8,
+    basis: Literal["traces", "flags"] = "traces", max_groups: int = 4,
 ) -> go.Figure:  # fmt: skip
     """MAST failure modes, category → mode, per group, as in the MAST paper.
 
@@ -72,8 +72,10 @@ def plot_failure_breakdown(
     else:
         fig = _bars(df, groups, share_col, count_col, basis)
     style(fig, title, height=fig.layout.height)
+    if kind == "bar":  # room for the two-line panel titles under the chart title
+        fig.update_layout(margin={"t": 130, "b": 90})
     if len(totals) > len(groups):
-        note(fig, f"showing the {len(groups)} groups with most flags of {len(totals)}", y=-0.05)
+        note(fig, f"showing the {len(groups)} groups with most flags of {len(totals)}", y=-0.1)
     return fig
 
 
@@ -86,7 +88,7 @@ def _bars(df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis:
     titles = []
     for g in groups:
         n = _assessed_traces(df[df["group"] == g])
-        titles.append(esc(g, 30) + (f" (n = {n:,} traces)" if n and basis == "traces" else ""))
+        titles.append(esc(g, 22) + (f"<br>n = {n:,} traces" if n and basis == "traces" else ""))
     fig = make_subplots(rows=1, cols=len(groups), shared_yaxes=True, horizontal_spacing=0.02,
                         subplot_titles=titles)  # fmt: skip
     top = (
