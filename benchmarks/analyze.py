@@ -22,6 +22,12 @@ import toolkit
 
 
 def _rss_mb() -> float:
+    """Peak resident memory so far (VmHWM; ru_maxrss where /proc is missing)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

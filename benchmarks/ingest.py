@@ -20,6 +20,14 @@ import time
 from pathlib import Path
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _step(kind: str, path: str) -> dict:
     import duckdb
     import pandas as pd
@@ -39,7 +47,7 @@ def _step(kind: str, path: str) -> dict:
     elif kind == "pandas_read_json":
         rows = len(pd.read_json(path, lines=True))
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _peak_rss_mb()
     return {"step": kind, "rows": rows, "seconds": seconds, "peak_rss_mb": rss_mb}
 
 

@@ -156,48 +156,72 @@ def stage_root_services(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
+# Files up to this size are split into lines inside DuckDB (fastest: one string, split in
+# parallel); larger ones in blocks from Python, so memory stays bounded.
+READ_TEXT_LIMIT = 512 << 20
+_BLOCK = 64 << 20
+
+
 def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line number.
 
-    Blank lines stay (readers skip them); a trailing CR stays (JSON treats it as white space). A file that is
-    not valid UTF-8 is split in Python instead, and the lines that do not decode are rejected.
+    Blank lines stay (readers skip them); a trailing CR stays (JSON treats it as white space).
+    Lines that are not valid UTF-8 are rejected with their line number; the rest load.
     """
-    try:
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE raw_records AS
-            SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
-            FROM (SELECT string_split(content, chr(10)) AS s FROM read_text($path))
-            """,
-            {"path": str(path)},
-        )
-    except (duckdb.InvalidInputException, duckdb.ConversionException):
-        _stage_lines_in_python(con, path)
+    if path.stat().st_size <= READ_TEXT_LIMIT:
+        try:
+            con.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE raw_records AS
+                SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
+                FROM (SELECT string_split(content, chr(10)) AS s FROM read_text($path))
+                """,
+                {"path": str(path)},
+            )
+            return
+        except (duckdb.InvalidInputException, duckdb.ConversionException):
+            pass  # not valid UTF-8 somewhere: split in blocks, rejecting the bad lines
+    _stage_lines_in_blocks(con, path)
 
 
-def _stage_lines_in_python(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    ords, raws = [], []
+def _stage_lines_in_blocks(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE raw_records (raw VARCHAR, ord BIGINT)")
+    first = 1  # line number of the first line of the current block
+    rest = b""
     with path.open("rb") as fh:
-        for n, line in enumerate(fh, start=1):
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
+        while block := fh.read(_BLOCK):
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
                 continue
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                reject(
-                    con,
-                    f"{path}:{n}",
-                    f"not valid UTF-8 ({e.reason} at byte {e.start})",
-                    line.decode("utf-8", errors="replace"),
-                )
-                continue
-            ords.append(n)
-            raws.append(text)
-    table = pa.table({"ord": pa.array(ords, pa.int64()), "raw": raws})
-    con.register("_raw_lines", table)
+            rest = block[cut + 1 :]
+            lines = block[:cut].split(b"\n")
+            _stage_line_block(con, path, lines, first)
+            first += len(lines)
+    if rest:
+        _stage_line_block(con, path, [rest], first)
+
+
+def _stage_line_block(
+    con: duckdb.DuckDBPyConnection, path: Path, lines: list[bytes], first: int
+) -> None:
+    ords = pa.array(range(first, first + len(lines)), pa.int64())
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_lines")
+        raws = pa.array(lines, pa.binary()).cast(pa.string())  # validates UTF-8 in C
+    except pa.ArrowInvalid:
+        texts: list[str | None] = []
+        for n, line in enumerate(lines, start=first):
+            try:
+                texts.append(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                reason = f"not valid UTF-8 ({e.reason} at byte {e.start})"
+                reject(con, f"{path}:{n}", reason, line.decode("utf-8", errors="replace"))
+                texts.append("")
+        raws = pa.array(texts, pa.string())
+    con.register("_raw_lines", pa.table({"raw": raws, "ord": ords}))
+    try:
+        con.execute("INSERT INTO raw_records SELECT raw, ord FROM _raw_lines")
     finally:
         con.unregister("_raw_lines")
 

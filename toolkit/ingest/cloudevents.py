@@ -67,7 +67,12 @@ _MAPPED = [
 ]
 # Attributes read from each record: the mapped ones and the optional core ones we validate.
 _FIELDS = [*_MAPPED, "datacontenttype", "dataschema", "subject", "data_base64"]
-_STRUCTURE = "{" + ",".join(f'"{k}":"JSON"' for k in _FIELDS) + "}"
+# Attributes whose JSON type matters (required strings, timestamps, data) are read as JSON
+# fragments; the rest straight as text, which is cheaper.
+_TYPED = ["specversion", "id", "source", "type", "time", "endtime", "data", "data_base64"]
+_STRUCTURE = (
+    "{" + ",".join(f'"{k}":"{"JSON" if k in _TYPED else "VARCHAR"}"' for k in _FIELDS) + "}"
+)
 _REMOVE_MAPPED = "{" + ",".join(f'"{k}":null' for k in _MAPPED) + "}"
 _RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
 # attrs as DuckDB serialises it: a flat object of lowercase alphanumeric names (or data_base64)
@@ -152,9 +157,11 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
 
     Each record is parsed once; its origin is ``origin_prefix`` followed by its ``ord``.
     """
-    fragments = ", ".join(f"r.{k}::VARCHAR AS f_{k}" for k in _FIELDS)
-    kinds = ", ".join(f"{_kind(k)} AS k_{k}" for k in _FIELDS)
-    values = ", ".join(f"{_value(k)} AS {k}" for k in _FIELDS)
+    fragments = ", ".join(f"r.{k}::VARCHAR AS f_{k}" for k in _TYPED)
+    kinds = ", ".join(f"{_kind(k)} AS k_{k}" for k in _TYPED)
+    values = ", ".join(
+        f"{_value(k)} AS {k}" if k in _TYPED else f"r.{k} AS {k}" for k in _FIELDS
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ce_checked AS
         SELECT ord, attrs, k_data, f_data, {", ".join(_MAPPED)}, {_REASON} AS reason FROM (
