@@ -114,8 +114,7 @@ def late_events_query(
     sequenced = """sequenced AS (
         SELECT trace_id, event_id, type, source, ts, sq,
                lag(sq) OVER w AS prev_sq, lag(event_id) OVER w AS prev_id, lag(ts) OVER w AS prev_ts
-        FROM (SELECT *, json_extract_string(attrs, '$.sequence') AS sq FROM uev
-              WHERE attrs IS NOT NULL AND json_exists(attrs, '$.sequence'))
+        FROM (SELECT *, sequence AS sq FROM uev WHERE sequence IS NOT NULL)
         WINDOW w AS (PARTITION BY trace_id, source ORDER BY ts, seq)
     )"""
     delay = "date_diff('microsecond', {ref}, {ts}) / 1e6"

@@ -239,7 +239,7 @@ def escalations_query(
     )"""
     select = """
         SELECT c.trace_id, c.event_id, c.type, c.source, c.target, c.ts,
-               coalesce(json_extract_string(c.attrs, '$.reason'),
+               coalesce(c.reason,
                    CASE WHEN c.status = 'timeout' OR c.parent_status = 'timeout' THEN 'timeout'
                         WHEN regexp_matches(c.content, 'confiden|unsure|not sure|uncertain', 'i')
                             THEN 'low_confidence'

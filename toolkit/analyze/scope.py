@@ -32,7 +32,8 @@ def scoped(
     """SQL for the common CTEs and their parameters.
 
     Defines ``ev`` (the event records in scope, with ``sys``: the trace's system or ''),
-    ``uev`` (one row per distinct event, with ``records`` counting its copies), ``edge`` (causation: child -> parent, across traces when a
+    ``uev`` (one row per distinct event, with ``records`` counting its copies, and the
+    attributes the analyses read: ``timeout_ms``, ``parent_trace_id``, ``sequence``, ``reason``), ``edge`` (causation: child -> parent, across traces when a
     link says so) and ``node`` (``uev`` plus ``is_handled``: some event reacts to it). ``start``
     and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
@@ -61,11 +62,16 @@ def scoped(
             SELECT trace_id, event_id, any_value(parent_id) AS parent_id, any_value(type) AS type,
                    any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
                    max(end_ts) AS end_ts, any_value(status) AS status,
-                   any_value(idempotency_key) AS idempotency_key, any_value(attrs) AS attrs,
+                   any_value(idempotency_key) AS idempotency_key,
                    min(seq) AS seq, count(*) AS records, any_value(sys) AS sys,
-                   any_value(try_cast(json_extract_string(attrs, '$.timeoutms') AS DOUBLE)) AS timeout_ms,
-                   any_value(json_extract_string(attrs, '$.parent_trace_id')) AS parent_trace_id
-            FROM ev GROUP BY trace_id, event_id
+                   -- the few attributes the analyses read, parsed once (attrs itself stays behind)
+                   any_value(try_cast(a[1] AS DOUBLE)) AS timeout_ms,
+                   any_value(a[2]) AS parent_trace_id, any_value(a[3]) AS sequence,
+                   any_value(a[4]) AS reason
+            FROM (SELECT *, CASE WHEN attrs IS NOT NULL THEN json_extract_string(attrs,
+                      ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
+                  FROM ev)
+            GROUP BY trace_id, event_id
         ),
         -- causation edges: a child names its parent (in its own trace, or across a link)
         edge AS MATERIALIZED (
