@@ -17,8 +17,7 @@ LATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "ts", "referen
 # Events whose parent carries the same idempotency key are the *effects* of a keyed request.
 KEYED_SQL = """keyed AS (
     SELECT u.*, coalesce(p.idempotency_key = u.idempotency_key, false) AS is_effect
-    FROM uev u LEFT JOIN uev p
-        ON p.trace_id = coalesce(u.parent_trace_id, u.trace_id) AND p.event_id = u.parent_id
+    FROM uev u LEFT JOIN uev p ON p.k = u.pk
     WHERE u.idempotency_key IS NOT NULL
 ),
 keyed_repeat AS (
@@ -32,13 +31,13 @@ keyed_repeat AS (
 
 # Responses that came after their request's timeout, or after the requester had moved on.
 LATE_RESPONSE_SQL = """late_response AS (
-    SELECT c.trace_id, c.event_id, c.type, c.source, c.ts, r.event_id AS reference_event_id,
+    SELECT c.k, c.trace_id, c.event_id, c.type, c.source, c.ts, r.event_id AS reference_event_id,
            r.ts AS reference_ts, r.timeout_ms,
-           EXISTS (SELECT 1 FROM edge m WHERE m.p_trace = r.trace_id AND m.p_id = r.event_id
+           EXISTS (SELECT 1 FROM edge m WHERE m.pk = r.k
                    AND m.c_source IS NOT DISTINCT FROM r.source AND m.c_ts < c.ts) AS moved_on
     FROM edge e
-    JOIN uev r ON r.trace_id = e.p_trace AND r.event_id = e.p_id
-    JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+    JOIN uev r ON r.k = e.pk
+    JOIN uev c ON c.k = e.ck
     WHERE r.timeout_ms IS NOT NULL AND c.source IS DISTINCT FROM r.source
 ),
 late_response_found AS (
@@ -138,8 +137,8 @@ def late_events_query(
                    {delay.format(ref="p.ts", ts="c.ts")},
                    'recorded ' || round(date_diff('microsecond', c.ts, p.ts) / 1e3, 3)
                        || ' ms before its parent (clock skew?)', 0
-            FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
-            JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+            FROM edge e JOIN uev p ON p.k = e.pk
+            JOIN uev c ON c.k = e.ck
             WHERE c.ts < p.ts
             UNION ALL
             SELECT trace_id, event_id, 'out_of_order', type, source, ts, prev_id, prev_ts,

@@ -74,11 +74,10 @@ def unhandled_events_query(
         WHERE NOT n.is_handled AND n.timeout_ms IS NULL
           -- where a system has no terminal type, a trace's last event is simply where the
           -- record ends (a chat log's last message): nothing in the trace could react to it
-          AND NOT ((n.trace_id, n.event_id) IN (SELECT (trace_id, event_id) FROM last_event)
+          AND NOT (n.k IN (SELECT k FROM last_event)
                    AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = n.sys))
-          AND (n.trace_id, n.event_id) NOT IN (SELECT (trace_id, event_id) FROM late_response_found)
-          AND (n.trace_id, n.event_id) NOT IN (
-                SELECT (trace_id, event_id) FROM keyed_repeat WHERE is_effect AND n > 1)
+          AND n.k NOT IN (SELECT k FROM late_response_found)
+          AND n.k NOT IN (SELECT k FROM keyed_repeat WHERE is_effect AND n > 1)
         ORDER BY n.trace_id, n.ts, n.event_id
     """
     ctes = [base, terminal_types_sql(terminal_types), LATE_RESPONSE_SQL, KEYED_SQL, expected]
@@ -147,13 +146,13 @@ def hangs_query(
         base, terminal_types_sql(terminal_types),
         "observed AS (SELECT coalesce($as_of::TIMESTAMPTZ, (SELECT max(ts) FROM events)) AS at)",
         """answered AS (
-            SELECT DISTINCT e.p_trace, e.p_id FROM edge e
-            JOIN uev r ON r.trace_id = e.p_trace AND r.event_id = e.p_id
+            SELECT DISTINCT e.pk FROM edge e
+            JOIN uev r ON r.k = e.pk
             WHERE e.c_source IS DISTINCT FROM r.source)""",
         """usually_answered AS (
             SELECT type FROM uev u
-            LEFT JOIN answered a ON a.p_trace = u.trace_id AND a.p_id = u.event_id
-            GROUP BY type HAVING avg((a.p_id IS NOT NULL)::INT) >= 0.5 AND count(*) >= 3)""",
+            LEFT JOIN answered a ON a.pk = u.k
+            GROUP BY type HAVING avg((a.pk IS NOT NULL)::INT) >= 0.5 AND count(*) >= 3)""",
         """request AS (
             SELECT *, coalesce(timeout_ms / 1e3, $timeout_s) AS limit_s FROM uev
             WHERE timeout_ms IS NOT NULL
@@ -166,8 +165,8 @@ def hangs_query(
                'no response; waited ' || round({waited.format(t="r.ts")}, 3) || ' s, timeout '
                    || r.limit_s || ' s' AS detail
         FROM request r CROSS JOIN observed o
-        LEFT JOIN answered a ON a.p_trace = r.trace_id AND a.p_id = r.event_id
-        WHERE a.p_id IS NULL AND {waited.format(t="r.ts")} > r.limit_s
+        LEFT JOIN answered a ON a.pk = r.k
+        WHERE a.pk IS NULL AND {waited.format(t="r.ts")} > r.limit_s
         UNION ALL
         SELECT l.trace_id, l.event_id, 'missing_terminal', l.type, l.source, l.target, l.ts,
                {waited.format(t="l.ts")},
@@ -249,8 +248,8 @@ def escalations_query(
                r.c_id AS resolved_by, r.c_ts AS resolved_ts,
                date_diff('microsecond', c.ts, r.c_ts) / 1e6 AS time_to_resolve_s
         FROM candidate c LEFT JOIN (
-            SELECT p_trace, p_id, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM edge GROUP BY ALL
-        ) r ON r.p_trace = c.trace_id AND r.p_id = c.event_id
+            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM edge GROUP BY pk
+        ) r ON r.pk = c.k
         ORDER BY c.trace_id, c.ts, c.event_id
     """
     return Query([base, candidates], select, params, ESCALATION_COLUMNS)

@@ -76,8 +76,8 @@ def flow_edges(
     pairs = f"""pair AS (
         SELECT {key.format(a="p")} AS parent, {key.format(a="c")} AS child, c.trace_id,
                date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-        FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
-        JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+        FROM edge e JOIN uev p ON p.k = e.pk
+        JOIN uev c ON c.k = e.ck
         UNION ALL
         SELECT {key.format(a="p")}, {key.format(a="c")}, c.trace_id,
                date_diff('microsecond', p.ts, c.ts) / 1e3

@@ -48,8 +48,8 @@ def latency(
         UNION ALL
         SELECT 'reaction', key, {stats} FROM (
             SELECT {reaction} AS key, date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-            FROM edge e JOIN uev p ON p.trace_id = e.p_trace AND p.event_id = e.p_id
-            JOIN uev c ON c.trace_id = e.c_trace AND c.event_id = e.c_id
+            FROM edge e JOIN uev p ON p.k = e.pk
+            JOIN uev c ON c.k = e.ck
             WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL) GROUP BY key
         UNION ALL
         SELECT 'end_to_end', key, {stats} FROM (

@@ -143,7 +143,7 @@ def premature_termination(
             SELECT d.trace_id, d.term_id, r.event_id, r.type FROM done d
             JOIN uev r USING (trace_id)
             WHERE r.timeout_ms IS NOT NULL AND r.ts < d.term_ts AND NOT EXISTS (
-                SELECT 1 FROM edge e WHERE e.p_trace = r.trace_id AND e.p_id = r.event_id
+                SELECT 1 FROM edge e WHERE e.pk = r.k
                                        AND e.c_ts <= d.term_ts))""",
     ]  # fmt: skip
     select = """
