@@ -25,70 +25,101 @@ class Filters(TypedDict, total=False):
     end: datetime | str | None  # ... and before this time
 
 
+# The derived tables every analysis starts from, built once per connection and database state
+# (temporary tables, so nothing is written to the database): one row per distinct event with
+# its 64-bit keys, and the causation edges.
+_BASE_TABLES = {
+    "_toolkit_uev": """
+        -- one row per distinct event (a redelivery is recorded twice but is one event)
+        -- k / pk: 64-bit keys of (trace, event) and of its parent: joins on one integer instead
+        -- of two strings (a collision among 10M events has odds of about 1e-6)
+        SELECT k, any_value(trace_id) AS trace_id, any_value(event_id) AS event_id,
+               any_value(hash(coalesce(a[2], trace_id), parent_id)) FILTER (parent_id IS NOT NULL) AS pk,
+               any_value(parent_id) AS parent_id, any_value(type) AS type,
+               any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
+               max(end_ts) AS end_ts, any_value(status) AS status,
+               any_value(idempotency_key) AS idempotency_key,
+               min(seq) AS seq, count(*) AS records, any_value(sys) AS sys,
+               -- the few attributes the analyses read, parsed once (attrs itself stays behind)
+               any_value(try_cast(a[1] AS DOUBLE)) AS timeout_ms,
+               any_value(a[2]) AS parent_trace_id, any_value(a[3]) AS sequence,
+               any_value(a[4]) AS reason
+        FROM (SELECT e.*, coalesce(t.system, '') AS sys, hash(e.trace_id, e.event_id) AS k,
+                     CASE WHEN e.attrs IS NOT NULL THEN json_extract_string(e.attrs,
+                         ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
+              FROM events e LEFT JOIN traces t USING (trace_id))
+        GROUP BY k""",
+    # causation edges: a child names its parent (in its own trace, or across a link)
+    "_toolkit_edge": """
+        SELECT c.pk, c.k AS ck, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
+               c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id,
+               c.source AS c_source, c.type AS c_type, c.ts AS c_ts, c.status AS c_status
+        FROM _toolkit_uev c WHERE c.parent_id IS NOT NULL""",
+    "_toolkit_node": """
+        SELECT u.*, h.pk IS NOT NULL AS is_handled
+        FROM _toolkit_uev u LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge) h ON h.pk = u.k""",
+}
+_STATE = """
+    SELECT (SELECT count(*) FROM events), (SELECT coalesce(bit_xor(hash(record_key)), 0) FROM events),
+           (SELECT coalesce(bit_xor(hash(trace_id, system)), 0) FROM traces)"""
+
+
+def prepare_base(con: duckdb.DuckDBPyConnection) -> None:
+    """Build the analyses' derived tables for this connection, unless the data is unchanged.
+
+    The state is the events' count and a checksum of their identities and of the traces'
+    systems, so any ingest (or other change to events or systems) rebuilds them.
+    """
+    state = con.execute(_STATE).fetchall()[0]
+    try:
+        if tuple(con.execute("SELECT * FROM _toolkit_state").fetchall()[0]) == tuple(state):
+            return
+    except duckdb.CatalogException:
+        pass
+    for name, sql in _BASE_TABLES.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _toolkit_state AS SELECT $a AS n, $b AS x, $c AS s",
+        {"a": state[0], "b": state[1], "c": state[2]},
+    )
+
+
 def scoped(
     *, trace_id: str | None = None, system: str | None = None,
     start: datetime | str | None = None, end: datetime | str | None = None,
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
-    """SQL for the common CTEs and their parameters.
+    """SQL for the common CTEs and their parameters (run :func:`prepare_base` first).
 
     Defines ``ev`` (the event records in scope, with ``sys``: the trace's system or ''),
-    ``uev`` (one row per distinct event, with ``records`` counting its copies, and the
-    attributes the analyses read: ``timeout_ms``, ``parent_trace_id``, ``sequence``, ``reason``), ``edge`` (causation: child -> parent, across traces when a
-    link says so) and ``node`` (``uev`` plus ``is_handled``: some event reacts to it). ``start``
-    and ``end`` keep traces whose first event lies in ``[start, end)``.
+    ``uev`` (one row per distinct event in scope, with ``k``/``pk`` keys, ``records`` counting
+    its copies, the attributes the analyses read: ``timeout_ms``, ``parent_trace_id``,
+    ``sequence``, ``reason``, and ``is_handled``: some event, in any trace, reacts to it),
+    ``node`` (the same) and ``edge`` (causation child -> parent, for children in scope).
+    ``start`` and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
     # Only the filters given enter the SQL (their values as parameters): a filter on a NULL
     # parameter would still cost a join per event.
     where = ["true"]
     if trace_id is not None:
-        where.append("e.trace_id = $trace_id")
+        where.append("{t} = $trace_id")
     if system is not None:
-        where.append("e.trace_id IN (SELECT trace_id FROM traces WHERE system = $system)")
+        where.append("{t} IN (SELECT trace_id FROM traces WHERE system = $system)")
     if start is not None or end is not None:
         bounds = [b for b, v in (("min(ts) >= $start::TIMESTAMPTZ", start),
                                  ("min(ts) < $end::TIMESTAMPTZ", end)) if v is not None]  # fmt: skip
         where.append(
-            "e.trace_id IN (SELECT trace_id FROM events GROUP BY trace_id HAVING "
-            + " AND ".join(bounds)
-            + ")"
-        )
+            "{t} IN (SELECT trace_id FROM events GROUP BY trace_id HAVING "
+            + " AND ".join(bounds) + ")"
+        )  # fmt: skip
+    cond = " AND ".join(where)
     sql = f"""
         ev AS (
             SELECT e.*, coalesce(t.system, '') AS sys
-            FROM events e LEFT JOIN traces t USING (trace_id) WHERE {" AND ".join(where)}
+            FROM events e LEFT JOIN traces t USING (trace_id) WHERE {cond.format(t="e.trace_id")}
         ),
-        -- one row per distinct event (a redelivery is recorded twice but is one event)
-        uev AS MATERIALIZED (
-            -- k / pk: 64-bit keys of (trace, event) and of its parent: joins on one integer
-            -- instead of two strings (a collision among 10M events has odds of about 1e-6)
-            SELECT k, any_value(trace_id) AS trace_id, any_value(event_id) AS event_id,
-                   any_value(hash(coalesce(a[2], trace_id), parent_id)) FILTER (parent_id IS NOT NULL) AS pk,
-                   any_value(parent_id) AS parent_id, any_value(type) AS type,
-                   any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
-                   max(end_ts) AS end_ts, any_value(status) AS status,
-                   any_value(idempotency_key) AS idempotency_key,
-                   min(seq) AS seq, count(*) AS records, any_value(sys) AS sys,
-                   -- the few attributes the analyses read, parsed once (attrs itself stays behind)
-                   any_value(try_cast(a[1] AS DOUBLE)) AS timeout_ms,
-                   any_value(a[2]) AS parent_trace_id, any_value(a[3]) AS sequence,
-                   any_value(a[4]) AS reason
-            FROM (SELECT *, hash(trace_id, event_id) AS k,
-                         CASE WHEN attrs IS NOT NULL THEN json_extract_string(attrs,
-                      ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
-                  FROM ev)
-            GROUP BY k
-        ),
-        -- causation edges: a child names its parent (in its own trace, or across a link)
-        edge AS MATERIALIZED (
-            SELECT c.pk, c.k AS ck, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
-                   c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id, c.source AS c_source,
-                   c.type AS c_type, c.ts AS c_ts, c.status AS c_status
-            FROM uev c WHERE c.parent_id IS NOT NULL
-        ),
-        node AS MATERIALIZED (
-            SELECT u.*, h.pk IS NOT NULL AS is_handled
-            FROM uev u LEFT JOIN (SELECT DISTINCT pk FROM edge) h ON h.pk = u.k
-        )"""
+        uev AS (SELECT * FROM _toolkit_node WHERE {cond.format(t="trace_id")}),
+        node AS (SELECT * FROM uev),
+        edge AS (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")})"""
     params = {"trace_id": trace_id, "system": system, "start": _text(start), "end": _text(end)}
     params = {k: v for k, v in params.items() if v is not None}
     return sql, params
@@ -156,6 +187,7 @@ class Query:
 
 def run(con: duckdb.DuckDBPyConnection, q: Query) -> pd.DataFrame:
     """Run ``WITH <ctes> <select>`` and return it with the query's columns in that order."""
+    prepare_base(con)
     sql = "WITH " + ",\n".join(q.ctes) + "\n" + q.select
     used = {k: v for k, v in q.params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
     return query(con, sql, **used)[q.columns]

@@ -26,7 +26,7 @@ import re
 
 import duckdb
 
-from toolkit.analyze.scope import scoped
+from toolkit.analyze.scope import prepare_base, scoped
 from toolkit.classify.rules_flow import Hit, _run
 from toolkit.db import query
 
@@ -167,6 +167,7 @@ def _words(text: str) -> set[str]:
 
 def derailment(con: duckdb.DuckDBPyConnection) -> list[Hit]:
     """FM-2.3: substantive messages drift away from the task's words (see the docstring)."""
+    prepare_base(con)
     base, params = scoped()
     sql = f"""WITH {base}, {_MESSAGES}
         SELECT m.trace_id, m.event_id, m.content, t.task FROM m JOIN traces t USING (trace_id)

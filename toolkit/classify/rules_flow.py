@@ -15,7 +15,7 @@ import pandas as pd
 
 from toolkit.analyze.delivery import duplicates
 from toolkit.analyze.flow import unhandled_events
-from toolkit.analyze.scope import scoped, terminal_types_sql
+from toolkit.analyze.scope import prepare_base, scoped, terminal_types_sql
 from toolkit.db import query
 
 Hit = dict[str, Any]
@@ -42,6 +42,7 @@ _TERMINAL = """terminal AS (
 
 
 def _run(con: duckdb.DuckDBPyConnection, ctes: list[str], select: str, **params: Any) -> list[Hit]:
+    prepare_base(con)
     base, scope_params = scoped()
     sql = "WITH " + ",\n".join([base, *ctes]) + "\n" + select
     used = {k: v for k, v in {**scope_params, **params}.items() if f"${k}" in sql}
@@ -235,6 +236,7 @@ def incorrect_verification(con: duckdb.DuckDBPyConnection) -> list[Hit]:
 
 def learnt_terminal_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The event types that end traces, learnt from the whole database."""
+    prepare_base(con)
     base, params = scoped()
     sql = f"WITH {base}, {terminal_types_sql(None)} SELECT type FROM terminal_type ORDER BY type"
     used = {k: v for k, v in params.items() if f"${k}" in sql}

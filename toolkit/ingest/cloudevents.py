@@ -159,9 +159,7 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
     """
     fragments = ", ".join(f"r.{k}::VARCHAR AS f_{k}" for k in _TYPED)
     kinds = ", ".join(f"{_kind(k)} AS k_{k}" for k in _TYPED)
-    values = ", ".join(
-        f"{_value(k)} AS {k}" if k in _TYPED else f"r.{k} AS {k}" for k in _FIELDS
-    )
+    values = ", ".join(f"{_value(k)} AS {k}" if k in _TYPED else f"r.{k} AS {k}" for k in _FIELDS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ce_checked AS
         SELECT ord, attrs, k_data, f_data, {", ".join(_MAPPED)}, {_REASON} AS reason FROM (
