@@ -51,8 +51,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
-from toolkit.ingest.chatlog import chain, load_json, raw, split_role, text_of
+from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.chatlog import chain, raw, split_role, text_of
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -51,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, load_json, reject, stage_rows
 
 _SNIFF = re.compile(rb'"schema_version"\s*:\s*"ATIF')
 _STEP_KEYS = {"step_id", "timestamp", "source", "message", "tool_calls", "observation"}
@@ -249,11 +249,8 @@ class _Reader:
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the ATIF trajectories in ``path`` for ``toolkit.ingest``."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        reject(con, f"{path}#0", f"file is not valid JSON: {e.msg}", text[:10000])
+    doc = load_json(con, path)
+    if doc is None:
         return
     reader = _Reader(con, path)
     for traj, session in _trajectories(doc):

@@ -142,6 +142,30 @@ def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str
     stage_rows(con, "rejects", [{"origin": origin, "reason": reason, "record": record}])
 
 
+def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
+    """Parse the whole file as JSON; on failure reject ``path#0`` and return ``None``.
+
+    Bare ``NaN``/``Infinity`` are accepted (the MAD human file has two ``NaN`` votes).
+    """
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        reject(con, f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
+        return None
+
+
+def looks_like_jsonl(head: bytes) -> bool:
+    """Whether a file's first bytes look like one JSON object per line (not one document)."""
+    first, sep, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
+    if not sep or not rest.strip():
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
 def stage_root_services(con: duckdb.DuckDBPyConnection) -> None:
     """Name each staged trace's system after its root span's service, for span formats.
 

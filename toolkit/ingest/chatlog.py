@@ -13,12 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import duckdb
-
-from toolkit.ingest.base import reject
 
 # A parsed trajectory: (messages, task statement or None, facts about the run).
 Parsed = tuple[list[dict[str, Any]], str | None, dict[str, Any]]
@@ -55,19 +50,6 @@ def parse_ts(value: str, fmt: str) -> datetime | None:
 
 
 _ROLE = re.compile(r"^\s*(?P<agent>[^()]+?)\s*\((?P<detail>[^()]*)\)\s*$")
-
-
-def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
-    """Parse the whole file as JSON; on failure reject ``path#0`` and return ``None``.
-
-    Bare ``NaN``/``Infinity`` are accepted (the MAD human file has two ``NaN`` votes).
-    """
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        reject(con, f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
-        return None
 
 
 def raw(record: Any) -> str:

@@ -60,8 +60,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
-from toolkit.ingest.chatlog import chain, is_missing, load_json, raw
+from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.chatlog import chain, is_missing, raw
 from toolkit.ingest.mast_codes import final_code
 from toolkit.ingest.mast_logs import split_trajectory
 

@@ -30,13 +30,12 @@ Origins: ``path#N`` for the N-th span of a document, ``path:line`` for JSONL.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, stage_file_lines, stage_json_items
+from toolkit.ingest.base import Format, looks_like_jsonl, stage_file_lines, stage_json_items
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -53,7 +52,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for statement in _MACROS.split(";"):
         con.execute(statement)
     head = path.read_bytes()[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if _is_jsonl(head):
+    if looks_like_jsonl(head):
         stage_file_lines(con, path)
         prefix = f"{path}:"
     else:
@@ -109,16 +108,6 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     )
     con.execute("DROP TABLE oi_attrs")
     stage_spans(con)
-
-
-def _is_jsonl(head: bytes) -> bool:
-    first, sep, rest = head.partition(b"\n")
-    if not sep or not rest.strip():
-        return False
-    try:
-        return isinstance(json.loads(first), dict)
-    except ValueError:
-        return False
 
 
 _PHOENIX = re.compile(rb'"(span_kind|context\.span_id|attributes\.openinference\.span\.kind)"\s*:')

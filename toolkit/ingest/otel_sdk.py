@@ -42,7 +42,7 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, stage_file_lines, stage_json_items
+from toolkit.ingest.base import Format, looks_like_jsonl, stage_file_lines, stage_json_items
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -72,7 +72,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for statement in _MACROS.split(";"):
         con.execute(statement)
     head = path.read_bytes()[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if _is_jsonl(head):
+    if looks_like_jsonl(head):
         stage_file_lines(con, path)
         prefix = f"{path}:"
     else:
@@ -121,16 +121,6 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         {"p": prefix},
     )
     stage_spans(con)
-
-
-def _is_jsonl(head: bytes) -> bool:
-    first, sep, rest = head.partition(b"\n")
-    if not sep or not rest.strip():
-        return False
-    try:
-        return isinstance(json.loads(first), dict)
-    except ValueError:
-        return False
 
 
 def _container_path(path: Path) -> str:

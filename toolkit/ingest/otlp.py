@@ -37,14 +37,13 @@ whole (``path#0``); a span without trace id, span id or start time is rejected w
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from toolkit.ingest.base import Format, stage_file_lines
+from toolkit.ingest.base import Format, looks_like_jsonl, stage_file_lines
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _VALUE = (
@@ -209,14 +208,7 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, jsonl: bool) -> None:
 
 def _looks_like_jsonl(path: Path) -> bool:
     with path.open("rb") as fh:
-        head = fh.read(65536).lstrip(b"\xef\xbb\xbf \t\r\n")
-    first, sep, rest = head.partition(b"\n")
-    if not sep or not rest.strip():
-        return False
-    try:
-        return isinstance(json.loads(first), dict)
-    except ValueError:
-        return False
+        return looks_like_jsonl(fh.read(65536))
 
 
 def _stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:

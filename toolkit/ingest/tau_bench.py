@@ -45,8 +45,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
-from toolkit.ingest.chatlog import load_json, raw, text_of
+from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.chatlog import raw, text_of
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:

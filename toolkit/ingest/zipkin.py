@@ -51,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
+from toolkit.ingest.base import Format, load_json, reject, stage_root_services, stage_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACE_ID = re.compile(rb'"traceId"\s*:')
@@ -188,11 +188,8 @@ def _span_events(span: dict, n: int, origin: str, client_ids: set, halves: dict)
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of a Zipkin v2 JSON file for ``toolkit.ingest``."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        reject(con, f"{path}#0", f"file is not valid JSON: {e.msg}", text[:10000])
+    doc = load_json(con, path)
+    if doc is None:
         return
     spans = doc if isinstance(doc, list) else [doc]
     good: list[tuple[int, dict]] = []
