@@ -54,7 +54,8 @@ def duplicates_query(**filters: Unpack[Filters]) -> Query:
                any_value(idempotency_key) AS idempotency_key, count(*) AS copies,
                event_id AS first_event_id,
                'recorded ' || count(*) || ' times (same source and id): a redelivery' AS detail
-        FROM ev GROUP BY trace_id, source, event_id HAVING count(*) > 1
+        FROM ev WHERE hash(trace_id, event_id) IN (SELECT k FROM uev WHERE records > 1)
+        GROUP BY trace_id, source, event_id HAVING count(*) > 1
         UNION ALL
         SELECT trace_id, event_id,
                CASE WHEN is_effect THEN 'idempotency_violation' ELSE 'duplicate' END,

@@ -55,8 +55,11 @@ _BASE_TABLES = {
                c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id,
                c.source AS c_source, c.type AS c_type, c.ts AS c_ts, c.status AS c_status
         FROM _toolkit_uev c WHERE c.parent_id IS NOT NULL""",
+    # is_handled: some event (in any trace) reacts to it; after: how many events of its trace
+    # come after it (0 = the trace's last event, by time then source order)
     "_toolkit_node": """
-        SELECT u.*, h.pk IS NOT NULL AS is_handled
+        SELECT u.*, h.pk IS NOT NULL AS is_handled,
+               row_number() OVER (PARTITION BY u.trace_id ORDER BY u.ts DESC, u.seq DESC) - 1 AS after
         FROM _toolkit_uev u LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge) h ON h.pk = u.k""",
 }
 _STATE = """
@@ -93,7 +96,8 @@ def scoped(
     Defines ``ev`` (the event records in scope, with ``sys``: the trace's system or ''),
     ``uev`` (one row per distinct event in scope, with ``k``/``pk`` keys, ``records`` counting
     its copies, the attributes the analyses read: ``timeout_ms``, ``parent_trace_id``,
-    ``sequence``, ``reason``, and ``is_handled``: some event, in any trace, reacts to it),
+    ``sequence``, ``reason``, ``is_handled``: some event, in any trace, reacts to it, and
+    ``after``: how many of its trace's events come after it),
     ``node`` (the same) and ``edge`` (causation child -> parent, for children in scope).
     ``start`` and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
@@ -141,11 +145,7 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
     whose last speaker varies, span trees) has none, and the analyses that need a terminal
     event report nothing for it. When most runs never reach their real end, declare the types.
     """
-    last = """last_event AS (
-        SELECT u.* FROM uev u JOIN (
-            SELECT trace_id, arg_max(event_id, (ts, seq)) AS event_id FROM uev GROUP BY trace_id
-        ) l USING (trace_id, event_id)
-    ),"""
+    last = "last_event AS (SELECT * FROM uev WHERE after = 0),"
     if terminal_types is not None:
         return (
             last
@@ -162,10 +162,7 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
         SELECT sys, type FROM (
             SELECT sys, type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
                    count(DISTINCT trace_id) FILTER (after = 0) AS last_in, avg(after) AS mean_after
-            FROM (SELECT sys, type, trace_id, is_handled,
-                         row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
-                  FROM node)
-            GROUP BY sys, type
+            FROM node GROUP BY sys, type
         ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces AND mean_after < 0.5
     )"""
     )
