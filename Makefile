@@ -38,8 +38,12 @@ test: $(STAMP) browser lint
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+# Prints figures, asserts nothing; the 10M-event analysis run takes several minutes.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/ingest_otlp.py
+	$(BIN)/python benchmarks/analyze.py
+	$(BIN)/python benchmarks/attribution.py
 
 clean:
 	rm -rf $(VENV) $(DB) out .pytest_cache .ruff_cache .mypy_cache
