@@ -111,7 +111,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     found = breakdown[breakdown["traces"].fillna(0) > 0]
     _print_table(
         "MAST failure modes found by the rules (traces; share of flags)",
-        found[["category", "mode", "mode_name", "traces", "flag_share"]].round(3),
+        found[["category", "mode", "mode_name", "traces", "flag_share"]]
+        .astype({"traces": int})
+        .round(3),
     )
     path = report(con, args.out)
     print(f"\nReport: {Path(path).resolve()}")
