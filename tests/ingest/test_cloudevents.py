@@ -183,7 +183,7 @@ def test_a_batch_file_that_is_not_json_is_rejected_whole(con, tmp_path):
 
 
 def test_large_files_are_split_in_blocks_with_the_same_result(con, tmp_path, monkeypatch):
-    from toolkit.ingest import base
+    from toolkit.ingest import files
 
     lines = [
         json.dumps({"specversion": "1.0", "id": str(i), "source": "s", "type": "t"})
@@ -193,8 +193,8 @@ def test_large_files_are_split_in_blocks_with_the_same_result(con, tmp_path, mon
     lines[30] = ""
     path = tmp_path / "big.jsonl"
     path.write_text("\n".join(lines))  # no final newline
-    monkeypatch.setattr(base, "READ_TEXT_LIMIT", 0)
-    monkeypatch.setattr(base, "_BLOCK", 97)  # blocks that cut lines in the middle
+    monkeypatch.setattr(files, "READ_TEXT_LIMIT", 0)
+    monkeypatch.setattr(files, "_BLOCK", 97)  # blocks that cut lines in the middle
     toolkit.ingest(con, path)
     assert _counts(con) == (48, 1)
     assert con.execute("SELECT origin FROM rejects").fetchall() == [(f"{path}:21",)]

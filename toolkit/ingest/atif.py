@@ -51,7 +51,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.files import load_json
 
 _SNIFF = re.compile(rb'"schema_version"\s*:\s*"ATIF')
 _STEP_KEYS = {"step_id", "timestamp", "source", "message", "tool_calls", "observation"}

@@ -44,7 +44,8 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, stage_file_lines, stage_json_items
+from toolkit.ingest.base import Format
+from toolkit.ingest.files import stage_file_lines, stage_json_items
 
 # Attributes with a column of their own (removed from attrs).
 _MAPPED = [

@@ -60,8 +60,9 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_rows
 from toolkit.ingest.chatlog import chain, is_missing, raw
+from toolkit.ingest.files import load_json
 from toolkit.ingest.mast_codes import final_code
 from toolkit.ingest.mast_logs import split_trajectory
 

@@ -42,7 +42,8 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, looks_like_jsonl, stage_file_lines, stage_json_items
+from toolkit.ingest.base import Format
+from toolkit.ingest.files import looks_like_jsonl, stage_file_lines, stage_json_items
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""

@@ -43,7 +43,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from toolkit.ingest.base import Format, looks_like_jsonl, stage_file_lines
+from toolkit.ingest.base import Format
+from toolkit.ingest.files import looks_like_jsonl, stage_file_lines
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _VALUE = (

@@ -45,8 +45,9 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_rows
 from toolkit.ingest.chatlog import raw, text_of
+from toolkit.ingest.files import load_json
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:

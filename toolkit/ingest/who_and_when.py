@@ -40,8 +40,9 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, load_json, reject, stage_rows
+from toolkit.ingest.base import Format, reject, stage_rows
 from toolkit.ingest.chatlog import chain, raw, split_role, text_of
+from toolkit.ingest.files import load_json
 
 SYSTEMS = {"Algorithm-Generated": "CaptainAgent", "Hand-Crafted": "Magentic-One"}
 _TRACE_ATTRS = ("ground_truth", "question_ID", "level", "mistake_type", "system_prompt")

@@ -51,7 +51,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, load_json, reject, stage_root_services, stage_rows
+from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
+from toolkit.ingest.files import load_json
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACE_ID = re.compile(rb'"traceId"\s*:')
