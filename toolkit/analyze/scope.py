@@ -33,22 +33,31 @@ _BASE_TABLES = {
         -- one row per distinct event (a redelivery is recorded twice but is one event)
         -- k / pk: 64-bit keys of (trace, event) and of its parent: joins on one integer instead
         -- of two strings (a collision among 10M events has odds of about 1e-6)
-        SELECT k, any_value(trace_id) AS trace_id, any_value(event_id) AS event_id,
-               any_value(hash(coalesce(a[2], trace_id), parent_id)) FILTER (parent_id IS NOT NULL) AS pk,
-               any_value(parent_id) AS parent_id, any_value(type) AS type,
-               any_value(source) AS source, any_value(target) AS target, min(ts) AS ts,
-               max(end_ts) AS end_ts, any_value(status) AS status,
-               any_value(idempotency_key) AS idempotency_key,
-               min(seq) AS seq, count(*) AS records, any_value(sys) AS sys,
-               -- the few attributes the analyses read, parsed once (attrs itself stays behind)
-               any_value(try_cast(a[1] AS DOUBLE)) AS timeout_ms,
-               any_value(a[2]) AS parent_trace_id, any_value(a[3]) AS sequence,
-               any_value(a[4]) AS reason
-        FROM (SELECT e.*, coalesce(t.system, '') AS sys, hash(e.trace_id, e.event_id) AS k,
-                     CASE WHEN e.attrs IS NOT NULL THEN json_extract_string(e.attrs,
-                         ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
-              FROM events e LEFT JOIN traces t USING (trace_id))
-        GROUP BY k""",
+        WITH rec AS (
+            SELECT hash(trace_id, event_id) AS k, trace_id, event_id,
+                   CASE WHEN parent_id IS NOT NULL THEN hash(coalesce(a[2], trace_id), parent_id)
+                   END AS pk,
+                   parent_id, type, source, target, ts, end_ts, status, idempotency_key, seq, sys,
+                   -- the few attributes the analyses read, parsed once (attrs stays behind)
+                   try_cast(a[1] AS DOUBLE) AS timeout_ms, a[2] AS parent_trace_id,
+                   a[3] AS sequence, a[4] AS reason
+            FROM (SELECT e.*, coalesce(t.system, '') AS sys,
+                         CASE WHEN e.attrs IS NOT NULL THEN json_extract_string(e.attrs,
+                             ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
+                  FROM events e LEFT JOIN traces t USING (trace_id))
+        ),
+        -- most events are recorded once: only the repeated ones need aggregating
+        repeated AS (SELECT k FROM rec GROUP BY k HAVING count(*) > 1)
+        SELECT k, trace_id, event_id, pk, parent_id, type, source, target, ts, end_ts, status,
+               idempotency_key, seq, 1 AS records, sys, timeout_ms, parent_trace_id, sequence, reason
+        FROM rec WHERE k NOT IN (SELECT k FROM repeated)
+        UNION ALL
+        SELECT k, any_value(trace_id), any_value(event_id), any_value(pk), any_value(parent_id),
+               any_value(type), any_value(source), any_value(target), min(ts), max(end_ts),
+               any_value(status), any_value(idempotency_key), min(seq), count(*), any_value(sys),
+               any_value(timeout_ms), any_value(parent_trace_id), any_value(sequence),
+               any_value(reason)
+        FROM rec WHERE k IN (SELECT k FROM repeated) GROUP BY k""",
     # causation edges: a child names its parent (in its own trace, or across a link)
     "_toolkit_edge": """
         SELECT c.pk, c.k AS ck, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
@@ -58,9 +67,12 @@ _BASE_TABLES = {
     # is_handled: some event (in any trace) reacts to it; after: how many events of its trace
     # come after it (0 = the trace's last event, by time then source order)
     "_toolkit_node": """
-        SELECT u.*, h.pk IS NOT NULL AS is_handled,
-               row_number() OVER (PARTITION BY u.trace_id ORDER BY u.ts DESC, u.seq DESC) - 1 AS after
-        FROM _toolkit_uev u LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge) h ON h.pk = u.k""",
+        SELECT u.*, h.pk IS NOT NULL AS is_handled, w.after
+        FROM _toolkit_uev u LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge) h ON h.pk = u.k
+        JOIN (  -- the window over four columns only, joined back: cheaper than over all
+            SELECT k, row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
+            FROM _toolkit_uev
+        ) w USING (k)""",
 }
 _STATE = """
     SELECT (SELECT count(*) FROM events), (SELECT coalesce(bit_xor(hash(record_key)), 0) FROM events),
