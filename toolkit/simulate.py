@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -76,7 +77,7 @@ __all__ = ["DEFAULT_FAULTS", "FAULT_KINDS", "simulate"]
 
 def _slot_table() -> pa.Table:
     """type, source and target templates of each of the N_SLOTS slots."""
-    rows = {"slot": [], "sub": [], "type": [], "source": [], "target": []}
+    rows: dict[str, list[Any]] = {"slot": [], "sub": [], "type": [], "source": [], "target": []}
     named = {
         ROOT: "root",
         PLAN: "plan",

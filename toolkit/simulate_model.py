@@ -208,14 +208,15 @@ def _simulate_arrays(n: int, seed: int, faults: dict[str, float]) -> dict[str, n
     last = np.argmax(np.where(present, ts, np.iinfo(np.int64).min), axis=1)
     truth.append((np.nonzero(missing)[0], last[missing], "missing_terminal"))
 
-    trace_idx, slot = np.nonzero(present)
-    events = {
-        "trace": trace_idx, "slot": slot, "ts": ts[trace_idx, slot], "end": end[trace_idx, slot],
-        "parent": parent[trace_idx, slot], "status": status[trace_idx, slot],
-        "arrival": ts[trace_idx, slot], "copy": np.zeros(len(slot), bool),
+    trace_idx, slots = np.nonzero(present)
+    events: dict[str, np.ndarray] = {
+        "trace": trace_idx, "slot": slots, "ts": ts[trace_idx, slots],
+        "end": end[trace_idx, slots], "parent": parent[trace_idx, slots],
+        "status": status[trace_idx, slots], "arrival": ts[trace_idx, slots],
+        "copy": np.zeros(len(slots), np.bool_),
     }  # fmt: skip
     # The redelivered copies: the same record again, logged 0.5-5 s later.
-    copies = np.nonzero(dup[trace_idx, slot])[0]
+    copies = np.nonzero(dup[trace_idx, slots])[0]
     for key, values in events.items():
         extra = values[copies]
         if key == "arrival":
