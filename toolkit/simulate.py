@@ -119,7 +119,7 @@ def simulate(
     traces: int = 100,
     seed: int = 0,
     faults: dict[str, float] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Simulate ``traces`` runs and write ``events.jsonl`` (CloudEvents) and ``truth.csv``.
 
     Args:

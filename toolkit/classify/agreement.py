@@ -116,11 +116,12 @@ def agreement(
         c = count(part)
         ok = mode.id in seen
         scores = _scores(c["tp"], c["fp"], c["fn"], c["tn"]) if ok else {}
+        counts: dict[str, int | None] = dict(c)
         if not ok:
-            c = {**c, "tp": None, "fp": None, "fn": None, "tn": None}
+            counts |= {"tp": None, "fp": None, "fn": None, "tn": None}
         rows.append({"level": "mode", "category": mode.category, "mode": mode.id,
                      "name": mode.name, "assessed": ok, "modes_not_assessed": int(not ok),
-                     **c, **scores})  # fmt: skip
+                     **counts, **scores})  # fmt: skip
     groups = [(cat.id, cat.name, [m for m in TAXONOMY.values() if m.category == cat.id])
               for cat in CATEGORIES.values()]  # fmt: skip
     groups.append(("all", "all modes", list(TAXONOMY.values())))

@@ -53,7 +53,9 @@ def render_trace(events: pd.DataFrame, *, max_chars: int = MAX_CHARS) -> tuple[s
     if cut:
         notes.append(f"{cut} messages were cut to {MAX_MESSAGE_CHARS} characters (marked [...]).")
     if sum(len(line) + 1 for line in lines) > max_chars:
-        head, tail, size = [], [], 0
+        head: list[str] = []
+        tail: list[str] = []
+        size = 0
         for line in lines:
             if size + len(line) + 1 > max_chars // 3:
                 break

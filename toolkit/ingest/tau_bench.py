@@ -66,8 +66,10 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             continue
         trial = run.get("trial", n)
         trace_id = f"taubench:{path.stem}:{run.get('task_id')}:{trial}"
-        info = run.get("info") if isinstance(run.get("info"), dict) else {}
-        task = info.get("task") if isinstance(info.get("task"), dict) else {}
+        info_value, task_value = run.get("info"), None
+        info: dict = info_value if isinstance(info_value, dict) else {}
+        task_value = info.get("task")
+        task: dict = task_value if isinstance(task_value, dict) else {}
         reward = run.get("reward")
         traces.append(
             {
