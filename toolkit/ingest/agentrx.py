@@ -166,7 +166,7 @@ def sniff(head: bytes) -> bool:
     if _GROUND_TRUTH.search(head):
         return True
     first = _FIRST_ROLE.search(head)
-    return bool(first) and first[1] == b"human" and bool(_ORCHESTRATOR.search(head))
+    return first is not None and first[1] == b"human" and bool(_ORCHESTRATOR.search(head))
 
 
 FORMAT = Format(name="agentrx", sniff=sniff, read=read)

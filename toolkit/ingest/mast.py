@@ -113,7 +113,9 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         if seen[trace_id] > 1:
             trace_id += f"#{seen[trace_id]}"
         ids[n] = trace_id
-        messages, task, run_attrs = split_trajectory(system, texts[n])
+        text = texts[n]
+        assert text is not None  # n is in shas, which holds only the records with a text
+        messages, task, run_attrs = split_trajectory(system, text)
         events += chain(trace_id, messages, f"{origin}/")
         attrs = {
             "dataset": "MAD-human" if "annotations" in rec else "MAD-full",
@@ -176,6 +178,7 @@ def _annotations(
     """One row per vote given: the human file's three annotators, or the full file's LLM labels."""
     rows: list[dict[str, Any]] = []
     round_name = rec.get("round")
+    items: list[tuple[str, str | None, dict[str, Any]]]
     if isinstance(rec.get("mast_annotation"), dict):
         items = [(code, None, {"mast-llm": v}) for code, v in rec["mast_annotation"].items()]
     else:
