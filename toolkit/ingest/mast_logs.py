@@ -42,6 +42,7 @@ import json
 import re
 import textwrap
 from collections.abc import Callable
+from typing import Any
 
 from toolkit.ingest.chatlog import Parsed, blocks, log_message, parse_ts
 from toolkit.ingest.mast_agents import (
@@ -65,7 +66,7 @@ def parse_chatdev(text: str) -> Parsed:
     for m, body in parts:
         ts = parse_ts(m[1], "%Y-%d-%m %H:%M:%S") or parse_ts(m[1], "%Y-%m-%d %H:%M:%S")
         rest, tail = m[3], "\n".join(body)
-        row = {"ts": ts, "attrs": {"level": m[2]}}
+        row: dict[str, Any] = {"ts": ts, "attrs": {"level": m[2]}}
         if turn := _CD_TURN.match(rest):
             speaker, a, b = turn[1].strip(), turn[2].strip(), turn[3].strip()
             row["attrs"] |= {"phase": turn[4], "turn": int(turn[5])}
@@ -116,7 +117,7 @@ def parse_metagpt(text: str) -> Parsed:
     pre, parts = blocks(str(record.get("content", "")).split("\n"), LOGURU)
     messages = log_message("\n".join(pre))
     for m, body in parts:
-        row = {
+        row: dict[str, Any] = {
             "ts": parse_ts(m[2], "%Y-%m-%d %H:%M:%S.%f"),
             "attrs": {"level": m[3], "logger": m[4]},
         }
@@ -138,9 +139,13 @@ def _metagpt_comm(text: str) -> Parsed:
         if not m[1]:
             messages.append({"type": "log", "content": "\n".join([m[0], *body]).strip()})
             continue
-        row = {"ts": parse_ts(m[1], "%Y-%m-%d %H:%M:%S"), "type": "message", "attrs": {}}
-        parts = _MG_BODY.match("\n".join(body))
-        action, content = (parts[1], parts[2]) if parts else (None, "\n".join(body))
+        row: dict[str, Any] = {
+            "ts": parse_ts(m[1], "%Y-%m-%d %H:%M:%S"),
+            "type": "message",
+            "attrs": {},
+        }
+        said = _MG_BODY.match("\n".join(body))
+        action, content = (said[1], said[2]) if said else (None, "\n".join(body))
         if action:
             row["attrs"]["action"] = action.strip()
         if m[2]:
@@ -216,7 +221,9 @@ def split_trajectory(system: str | None, text: str) -> Parsed:
     The message's ``attrs.split`` says how: the parser's name, or ``none`` (whole text kept).
     """
     parser = PARSERS.get(system or "")
-    messages, task, attrs = [], None, {}
+    messages: list[dict[str, Any]] = []
+    task: str | None = None
+    attrs: dict[str, Any] = {}
     if parser is not None:
         try:
             messages, task, attrs = parser(text)
