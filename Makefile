@@ -32,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 lab: $(STAMP)
