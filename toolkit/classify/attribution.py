@@ -118,7 +118,9 @@ def attribute_failure(con: duckdb.DuckDBPyConnection, trace_id: str) -> dict[str
     if later is None:
         return {"trace_id": trace_id, "agent": None, "step": None, "score": 0.0,
                 "rule": None, "evidence": {"event_seq": [], "reason": "no agent steps"}}  # fmt: skip
-    return found(later, "first_contribution", None, "the first agent contribution after the task")  # type: ignore[return-value]
+    hit = found(later, "first_contribution", None, "the first agent contribution after the task")
+    assert hit is not None  # `later` indexes an agent step, for which `found` always answers
+    return hit
 
 
 def attribution_labels(
