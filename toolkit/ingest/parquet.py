@@ -3,7 +3,7 @@
 
 Required columns: ``trace_id``, ``event_id``, ``type``. Every other canonical column is optional
 (missing: NULL). Columns outside the schema are kept in ``attrs`` when the file has no ``attrs``
-column of its own, and dropped (with the names listed in each record's reject-free load) otherwise.
+column of its own; when it has one, they are dropped.
 ``origin`` is kept when the file has it (a round trip keeps where each record first came from);
 otherwise it is ``path#row``. Rows missing a required value are rejected with the reason.
 """
