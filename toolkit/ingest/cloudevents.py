@@ -45,7 +45,7 @@ from pathlib import Path
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import stage_file_lines, stage_json_items
+from toolkit.ingest.files import file_head, stage_file_lines, stage_json_items
 
 # Attributes with a column of their own (removed from attrs).
 _MAPPED = [
@@ -143,7 +143,7 @@ _REASON = f"""CASE
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the CloudEvents in ``path`` (JSONL or a JSON array) for ``toolkit.ingest``."""
-    head = path.read_bytes()[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = file_head(path)
     if head.startswith(b"["):
         if not stage_json_items(con, path):
             return

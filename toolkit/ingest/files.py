@@ -29,6 +29,16 @@ def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
         return None
 
 
+def file_head(path: Path, size: int = 65536) -> bytes:
+    """The first ``size`` bytes of a file, without a BOM or leading white space.
+
+    Reads only those bytes: readers call it to choose between JSONL and one document, and a
+    multi-GB file must not be read whole for that.
+    """
+    with path.open("rb") as fh:
+        return fh.read(size).lstrip(b"\xef\xbb\xbf \t\r\n")
+
+
 def looks_like_jsonl(head: bytes) -> bool:
     """Whether a file's first bytes look like one JSON object per line (not one document)."""
     first, sep, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")

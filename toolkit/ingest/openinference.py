@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import looks_like_jsonl, stage_file_lines, stage_json_items
+from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines, stage_json_items
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -52,7 +52,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     create_span_table(con)
     for statement in _MACROS.split(";"):
         con.execute(statement)
-    head = path.read_bytes()[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = file_head(path)
     if looks_like_jsonl(head):
         stage_file_lines(con, path)
         prefix = f"{path}:"

@@ -44,7 +44,7 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import looks_like_jsonl, stage_file_lines
+from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _VALUE = (
@@ -208,8 +208,7 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, jsonl: bool) -> None:
 
 
 def _looks_like_jsonl(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return looks_like_jsonl(fh.read(65536))
+    return looks_like_jsonl(file_head(path))
 
 
 def _stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:
