@@ -60,3 +60,14 @@ def test_who_and_when_accuracy_runs(con):
     print(df.to_string())
     assert set(df["group"]) == {"CaptainAgent", "Magentic-One", "all"}
     assert df.loc[df["group"] == "all", "traces"].iloc[0] == 123
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["empty", "no-labels"])
+def test_accuracy_without_labels_is_empty(con, loaded):
+    if loaded:  # runs, but no attribution labels (as in the simulated fallback of notebook 05)
+        chat(con, "t", [("Lead", "Plan"), ("Coder", "code")], system="S")
+    df = attribution_accuracy(con)
+    assert list(df.columns) == ["group", "traces", "agent_accuracy", "step_accuracy",
+                                "both_accuracy"] and df.empty  # fmt: skip
+    per = attribution_accuracy(con, by="trace")
+    assert per.empty and {"agent_ok", "step_ok", "pred_agent"} <= set(per.columns)

@@ -175,8 +175,11 @@ def attribution_accuracy(
         pred_agent=[p["agent"] for p in preds], pred_step=[p["step"] for p in preds],
         rule=[p["rule"] for p in preds],
     )  # fmt: skip
-    out["agent_ok"] = out["agent"].str.lower() == out["pred_agent"].str.lower()
-    out["step_ok"] = out["step"] == out["pred_step"]
+    # As pandas strings, so that no labels (an empty or None-only column) compare too.
+    label_agent = out["agent"].astype("string").str.casefold()
+    pred_agent = out["pred_agent"].astype("string").str.casefold()
+    out["agent_ok"] = (label_agent == pred_agent).fillna(False).astype(bool)
+    out["step_ok"] = (out["step"] == out["pred_step"]).astype(bool)
     if by == "trace":
         return out
     parts = [(str(g), d) for g, d in out.groupby("system", sort=True)] + [("all", out)]
