@@ -56,6 +56,9 @@ STAGE_COLUMNS: dict[str, dict[str, str]] = {
         "seq": "BIGINT",
         "origin": "VARCHAR",
         "ord": "BIGINT",  # order of the record in its file: occurrence and default seq follow it
+        "kind": "VARCHAR",  # span / span_event / message / event (NULL: event)
+        "parent_span_id": "VARCHAR",  # containment; parent_id is causation only
+        "name": "VARCHAR",
     },
     "traces": {
         "trace_id": "VARCHAR",
@@ -63,6 +66,7 @@ STAGE_COLUMNS: dict[str, dict[str, str]] = {
         "task": "VARCHAR",
         "outcome": "VARCHAR",
         "attrs": "JSON",
+        "session_id": "VARCHAR",
     },
     "annotations": {
         "trace_id": "VARCHAR",
@@ -150,9 +154,11 @@ def stage_root_services(con: duckdb.DuckDBPyConnection) -> None:
     """
     con.execute("""
         INSERT INTO stage_traces (trace_id, system)
-        SELECT trace_id, arg_min(source, (parent_id IS NOT NULL, ts, ord)) FROM stage_events
+        SELECT trace_id, arg_min(source, (has_parent, ts, ord)) FROM (
+            SELECT *, coalesce(parent_span_id, parent_id) IS NOT NULL AS has_parent
+            FROM stage_events)
         WHERE trace_id NOT IN (SELECT trace_id FROM stage_traces WHERE system IS NOT NULL)
-        GROUP BY trace_id HAVING arg_min(source, (parent_id IS NOT NULL, ts, ord)) IS NOT NULL
+        GROUP BY trace_id HAVING arg_min(source, (has_parent, ts, ord)) IS NOT NULL
     """)
 
 
@@ -167,7 +173,8 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
             SELECT trace_id, source, event_id, list(ord ORDER BY ord) AS ords FROM stage_events
             GROUP BY ALL HAVING count(*) > 1
         )
-        SELECT s.* EXCLUDE (seq, ord), coalesce(s.seq, s.ord) AS seq,
+        SELECT s.* EXCLUDE (seq, ord, kind), coalesce(s.seq, s.ord) AS seq,
+               coalesce(s.kind, 'event') AS kind,
                md5(concat_ws(chr(31), s.trace_id, coalesce(s.source, ''), s.event_id,
                    coalesce(list_position(r.ords, s.ord) - 1, 0)::VARCHAR)) AS record_key
         FROM stage_events s LEFT JOIN repeated r
@@ -180,7 +187,8 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
     con.execute("""
         INSERT INTO traces BY NAME
         SELECT trace_id, any_value(system) AS system, any_value(task) AS task,
-               any_value(outcome) AS outcome, any_value(attrs) AS attrs
+               any_value(outcome) AS outcome, any_value(attrs) AS attrs,
+               any_value(session_id) AS session_id
         FROM (SELECT * FROM stage_traces
               UNION ALL BY NAME SELECT DISTINCT trace_id FROM stage_events)
         GROUP BY trace_id
@@ -188,7 +196,8 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
             system = coalesce(traces.system, excluded.system),
             task = coalesce(traces.task, excluded.task),
             outcome = coalesce(traces.outcome, excluded.outcome),
-            attrs = coalesce(traces.attrs, excluded.attrs)
+            attrs = coalesce(traces.attrs, excluded.attrs),
+            session_id = coalesce(traces.session_id, excluded.session_id)
     """)
     merge_annotations(con)
     rejected = con.execute(

@@ -16,12 +16,15 @@ Mapping (span -> ``events``):
 =====================  ==================================================================
 ``traceID``            ``trace_id``
 ``spanID``             ``event_id``
-``references``         ``parent_id``: the first ``CHILD_OF`` into the same trace, else the
-                       first same-trace reference (``FOLLOWS_FROM`` is causation too), else
-                       the first reference, whose other trace goes to ``attrs.parent_trace_id``;
-                       ``attrs.ref_type`` names the kind; all references stay in
-                       ``attrs["jaeger.references"]`` when there is more than one
-``operationName``      ``type``
+``references``         the first ``CHILD_OF`` into the same trace, else the first same-trace
+                       reference, else the first reference (whose other trace goes to
+                       ``attrs.parent_trace_id``); ``attrs.ref_type`` names its kind. A
+                       same-trace ``CHILD_OF`` is containment (``parent_span_id``); a
+                       ``FOLLOWS_FROM`` or cross-trace reference, and the parent of a
+                       ``span.kind=consumer`` span, is causation (``parent_id``). All
+                       references stay in ``attrs["jaeger.references"]`` when there are several
+``operationName``      ``type`` and ``name``; ``kind`` is ``message`` for a
+                       ``span.kind=producer`` span, else ``span``
 process                ``source``: tag ``gen_ai.agent.name`` when present, else the process
                        ``serviceName``; process tags -> ``attrs["jaeger.process_tags"]``
 tag ``peer.service``   ``target``
@@ -34,7 +37,8 @@ GenAI output           ``content``: tag ``gen_ai.output.messages``, else
                        ``gen_ai.tool.call.result``
 ``warnings, flags``    ``attrs["jaeger.warnings"]``, ``attrs["jaeger.flags"]``
 ``logs[n]``            a child event: ``event_id`` ``<spanID>:log:<n>`` (n from 1),
-                       ``parent_id`` the span, ``type`` the field ``event`` (else ``log``),
+                       ``kind`` ``span_event``, ``parent_span_id`` the span, ``type`` the
+                       field ``event`` (else ``log``),
                        ``ts`` its timestamp, ``content`` the field ``message``, the other
                        fields in ``attrs``; same ``source`` as the span
 =====================  ==================================================================
@@ -195,11 +199,16 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
     attrs.update({k: v for k, v in extras.items() if v is not None})
     content = tags.get("gen_ai.output.messages", tags.get("gen_ai.tool.call.result"))
     base = {"trace_id": trace_id, "source": source, "origin": origin, "ord": ord_}
+    span_kind = str(tags.get("span.kind", "")).lower()
+    contained = ref_type == "CHILD_OF" and parent_trace is None and span_kind != "consumer"
     events = [
         base
         | {
             "event_id": span_id,
-            "parent_id": parent_id,
+            "kind": "message" if span_kind == "producer" else "span",
+            "parent_span_id": parent_id if ref_type == "CHILD_OF" and parent_trace is None else None,
+            "parent_id": None if contained else parent_id,
+            "name": span.get("operationName"),
             "type": span.get("operationName") or "span",
             "target": tags.get("peer.service"),
             "ts": ts,
@@ -221,7 +230,8 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
             base
             | {
                 "event_id": f"{span_id}:log:{n}",
-                "parent_id": span_id,
+                "kind": "span_event",
+                "parent_span_id": span_id,
                 "type": str(event) if event is not None else "log",
                 "ts": log_ts,
                 "content": None if message is None else str(message),

@@ -7,12 +7,14 @@ Mapping (observation -> ``events``):
 =========================  =============================================================
 ``traceId``                ``trace_id`` (absent: the trace's ``id``)
 ``id``                     ``event_id``
-``parentObservationId``    ``parent_id``
+``parentObservationId``    ``parent_span_id`` (containment: observations nest, none
+                           reacts to another)
 ``type``                   ``type``, lowercased: ``span``, ``generation``, ``event``,
-                           ``agent``, ``tool``, ``chain``, ... (the name stays in
-                           ``attrs.name`` and ``source``: types stay a small vocabulary)
-``name``                   ``source``: the name of the nearest enclosing ``AGENT``
-                           observation (itself when it is one), else its own name
+                           ``agent``, ``tool``, ``chain``, ... (types stay a small
+                           vocabulary); ``kind`` ``span_event`` for ``EVENT``, else ``span``
+``name``                   ``name`` (also in ``attrs.name``); ``source``: the name of the
+                           nearest enclosing ``AGENT`` observation (itself when it is one),
+                           else its own name; ``target``: the name of a ``TOOL`` observation
 ``startTime``/``endTime``  ``ts``/``end_ts`` (UTC)
 ``level``                  ``status`` = ``error`` when ``ERROR``; the level stays in attrs
 ``output`` / ``input``     ``content``: ``output`` when present, else ``input`` (strings as
@@ -127,8 +129,11 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             FROM good c JOIN agent a ON c.parent = a.id
         ),
         agents AS (SELECT id, min(agent) AS agent FROM agent GROUP BY id)
-        SELECT trace_id, g.id AS event_id, parent AS parent_id, coalesce(lower(otype), 'observation') AS type,
-               coalesce(agents.agent, name) AS source, ts, end_ts,
+        SELECT trace_id, g.id AS event_id, parent AS parent_span_id,
+               CASE WHEN otype = 'EVENT' THEN 'span_event' ELSE 'span' END AS kind, name,
+               coalesce(lower(otype), 'observation') AS type,
+               coalesce(agents.agent, name) AS source,
+               CASE WHEN otype = 'TOOL' THEN name END AS target, ts, end_ts,
                CASE WHEN o->>'level' = 'ERROR' THEN 'error' END AS status,
                coalesce({_text("output")}, {_text("input")}) AS content,
                nullif(json_merge_patch('{{}}', o, CASE WHEN {_text("output")} IS NULL

@@ -5,8 +5,10 @@ Mapping (span -> ``events``):
 ======================  ================================================================
 ``traceId``             ``trace_id``
 ``id``                  ``event_id``; the server half of a shared RPC span is ``<id>:server``
-``parentId``            ``parent_id`` (see shared spans below)
-``name``                ``type`` (absent: the lowercased ``kind``, else ``span``)
+``parentId``            ``parent_span_id`` (containment; see shared spans below); for a
+                        ``CONSUMER`` span also ``parent_id`` (it reacts to the producer's message)
+``name``                ``type`` and ``name`` (absent: the lowercased ``kind``, else ``span``);
+                        ``kind`` is ``message`` for a ``PRODUCER`` span, else ``span``
 ``localEndpoint``       ``source`` (its ``serviceName``); the endpoint -> ``attrs.local_endpoint``
 ``remoteEndpoint``      ``target`` (its ``serviceName``); the endpoint -> ``attrs.remote_endpoint``
 ``timestamp``           ``ts`` (microseconds since the epoch, UTC), as recorded: clock skew is
@@ -16,16 +18,15 @@ Mapping (span -> ``events``):
                         (Zipkin's convention, even when empty), else NULL
 ``kind``, ``shared``,   ``attrs.kind``, ``attrs.shared``, ``attrs.debug``
 ``debug``
-``annotations[n]``      a child event: ``event_id`` ``<event_id>:ann:<n>`` (n from 1), ``parent_id``
-                        the span's event, ``type`` the annotation ``value``, ``ts`` its
+``annotations[n]``      a ``span_event``: ``event_id`` ``<event_id>:ann:<n>`` (n from 1),
+                        ``parent_span_id`` the span's event, ``type`` the annotation ``value``, ``ts`` its
                         ``timestamp``, same ``source``/``target``
 ======================  ================================================================
 
 Shared spans: Zipkin reuses one span id for the client and the server half of one RPC (the
 server half has ``shared: true``). They are one RPC, not a duplicate: the server half gets the
 event id ``<id>:server`` and, when the file holds the client half (a non-shared span with that
-id), ``parent_id`` = the client half's id, so the pair is a causal edge (the server reacts to the
-client's request); without it the server half keeps the recorded ``parentId``. Several server
+id), ``parent_span_id`` = the client half's id (the server's work is part of the call); without it the server half keeps the recorded ``parentId``. Several server
 halves for one id (a message fanned out to several consumers, as in the smartthings sample)
 are ``<id>:server``, ``<id>:server:2``... ordered by start time and endpoint, not file position.
 A span whose ``parentId`` is a shared id and whose service is a server half's service is that
@@ -161,7 +162,10 @@ def _span_events(span: dict, n: int, origin: str, client_ids: set, halves: dict)
         base
         | {
             "event_id": event_id,
-            "parent_id": parent,
+            "kind": "message" if span.get("kind") == "PRODUCER" else "span",
+            "parent_span_id": parent,
+            "parent_id": parent if span.get("kind") == "CONSUMER" else None,
+            "name": span.get("name"),
             "type": span.get("name") or (span.get("kind") or "span").lower(),
             "ts": ts,
             "end_ts": ts + timedelta(microseconds=int(dur)) if ts and dur is not None else None,
@@ -179,7 +183,8 @@ def _span_events(span: dict, n: int, origin: str, client_ids: set, halves: dict)
             base
             | {
                 "event_id": f"{event_id}:ann:{k}",
-                "parent_id": event_id,
+                "kind": "span_event",
+                "parent_span_id": event_id,
                 "type": str(ann.get("value") or "annotation"),
                 "ts": ann_ts,
             }
