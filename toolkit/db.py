@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -18,25 +19,99 @@ def schema_sql() -> str:
     return resources.files("toolkit").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
+_SCHEMA_TABLES = {"events", "traces", "annotations", "rejects", "ingests"}
+# DuckDB's text when another process holds the file: "Conflicting lock is held in
+# /usr/bin/python3.11 (PID 9466)[ by user root]. [However, you would be able to open this
+# database in read-only mode ...]".
+_LOCK = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class DatabaseLockedError(duckdb.IOException):
+    """Another process holds the database file (DuckDB allows one writer or many readers).
+
+    Attributes:
+        path: the database file.
+        program: the executable of the process holding the lock (as DuckDB reports it).
+        pid: that process's id.
+        read_only_would_work: the holder only reads, so ``read_only=True`` would open the file.
+    """
+
+    def __init__(self, path: str, program: str, pid: int, read_only_would_work: bool):
+        self.path, self.program, self.pid = path, program, pid
+        self.read_only_would_work = read_only_would_work
+        if read_only_would_work:
+            hint = "it only reads: open the file with read_only=True too, or close it there"
+        else:
+            hint = "it writes: close its connection (con.close(), or stop that kernel) and retry"
+        super().__init__(f"{path} is in use by {program} (PID {pid}); {hint}")
+
+
 def connect(
-    path: str | Path | None = None, *, memory_limit: str | None = None
+    path: str | Path | None = None,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the canonical schema applied.
 
+    DuckDB lets one process write a file or several processes read it. Open read-only whatever
+    only reads (a report, a notebook exploring a loaded database): readers do not block each
+    other. Within one process, share one connection (or its ``cursor()``s): DuckDB refuses to
+    open a file a second time with a different configuration.
+
     Args:
         path: a database file, created on first use; ``None`` for an in-memory database.
+        read_only: open an existing file for reading only; the schema is then checked, not
+            applied. Temporary tables (the analyses' derived tables) still work.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
 
     Returns:
         A connection whose session time zone is UTC, so timestamps come back in UTC.
+
+    Raises:
+        FileNotFoundError: ``read_only`` and no file at ``path``.
+        DatabaseLockedError: another process holds the file (its program and PID are named).
+        duckdb.ConnectionException: this process has the file open with other options.
+        ValueError: ``read_only`` and the file lacks the canonical tables.
     """
+    if read_only and path is None:
+        raise ValueError("read_only needs a database file; an in-memory database starts empty")
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:" if path is None else str(path))
+        if read_only and not Path(path).exists():
+            raise FileNotFoundError(f"no database at {path}")
+        if not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        held = _LOCK.search(str(exc))
+        if held is None:
+            raise
+        raise DatabaseLockedError(
+            str(path), held["program"], int(held["pid"]), "read-only mode" in str(exc)
+        ) from exc
+    except duckdb.ConnectionException as exc:
+        if "different configuration" not in str(exc):
+            raise
+        raise duckdb.ConnectionException(
+            f"{path} is already open in this process with other options (read_only or not); "
+            "use that connection, or its con.cursor(), or close it first"
+        ) from exc
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(schema_sql())
+    if read_only:
+        missing = _SCHEMA_TABLES - {
+            r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        if missing:
+            con.close()
+            raise ValueError(
+                f"{path} is not a toolkit database (no table {', '.join(sorted(missing))}); "
+                "open it once for writing, e.g. with `toolkit ingest`"
+            )
+    else:
+        con.execute(schema_sql())
     return con
 
 
