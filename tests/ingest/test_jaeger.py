@@ -93,7 +93,7 @@ def test_every_shared_jaeger_file_loads_auto_detected(con, parts, events, traces
     assert list(result["rejected"]) == [0]
     assert _one(con, "SELECT count(*) FROM events") == events
     assert _one(con, "SELECT count(DISTINCT trace_id) FROM events") == traces
-    assert _one(con, "SELECT count(parent_id) FROM events") == parents
+    assert _one(con, "SELECT count(coalesce(parent_span_id, parent_id)) FROM events") == parents
     assert _one(con, "SELECT count(*) FROM events WHERE event_id LIKE '%:log:%'") == logs
     assert _one(con, "SELECT count(*) FROM events WHERE ts IS NULL OR end_ts IS NULL") == logs
 
@@ -145,7 +145,7 @@ def test_ui_json_logs_references_and_duplicates():
     con = toolkit.connect()
     toolkit.ingest(con, FIXTURES / "jaeger" / "ui_01.json")
     logs = con.execute(
-        "SELECT event_id, parent_id, type, attrs->>'x' FROM events WHERE event_id LIKE '%:log:%' ORDER BY 1"
+        "SELECT event_id, coalesce(parent_span_id, parent_id), type, attrs->>'x' FROM events WHERE event_id LIKE '%:log:%' ORDER BY 1"
     ).fetchall()
     assert logs == [
         ("0000000000000002:log:1", "0000000000000002", "some-event", None),
@@ -155,7 +155,7 @@ def test_ui_json_logs_references_and_duplicates():
     assert _one(con, "SELECT count(*) FROM events WHERE event_id = '0000000000000002'") == 2
     # reference-test: CHILD_OF into another trace first, then CHILD_OF in this trace
     row = con.execute(
-        "SELECT parent_id, attrs->>'parent_trace_id', attrs->>'ref_type' FROM events "
+        "SELECT coalesce(parent_span_id, parent_id), attrs->>'parent_trace_id', attrs->>'ref_type' FROM events "
         "WHERE type = 'reference-test'"
     ).fetchall()
     assert row == [("0000000000000002", None, "CHILD_OF")]
@@ -247,7 +247,7 @@ def _write(tmp_path, spans, name="trace.json"):
 def test_span_cases(con, tmp_path, span, parent, parent_trace, status):
     toolkit.ingest(con, _write(tmp_path, [span]))
     row = con.execute(
-        "SELECT parent_id, attrs->>'parent_trace_id', status, source, ts, end_ts FROM events"
+        "SELECT coalesce(parent_span_id, parent_id), attrs->>'parent_trace_id', status, source, ts, end_ts FROM events"
     ).fetchall()
     assert row[0][:4] == (parent, parent_trace, status, "svc")
     assert str(row[0][4]) == "1970-01-01 00:00:01+00:00"

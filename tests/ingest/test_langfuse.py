@@ -72,7 +72,7 @@ def test_every_shared_export_loads_auto_detected(con, folder, name, observations
     result = toolkit.ingest(con, shared(*folder, name))
     assert list(result["format"]) == ["langfuse"] and list(result["rejected"]) == [0]
     assert _one(con, "SELECT count(*) FROM events") == observations
-    assert _one(con, "SELECT count(parent_id) FROM events") == parents
+    assert _one(con, "SELECT count(coalesce(parent_span_id, parent_id)) FROM events") == parents
     assert _one(con, "SELECT count(*) FROM annotations") == scores
     assert con.execute("SELECT trace_id FROM traces").fetchall() == [(doc["trace"]["id"],)]
     assert _one(con, "SELECT count(*) FROM events WHERE ts IS NULL") == 0
@@ -192,7 +192,7 @@ def test_small_cases(con, tmp_path):
     result = toolkit.ingest(con, path)
     assert list(result["format"]) == ["langfuse"] and list(result["rejected"]) == [3]
     rows = con.execute(
-        "SELECT event_id, parent_id, type, source, status, content, attrs->>'input' FROM events ORDER BY 1"
+        "SELECT event_id, coalesce(parent_span_id, parent_id), type, source, status, content, attrs->>'input' FROM events ORDER BY 1"
     ).fetchall()
     assert rows == [
         ("a", None, "agent", "planner", None, None, None),

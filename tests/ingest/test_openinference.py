@@ -82,7 +82,7 @@ def test_phoenix_span_json(con, tmp_path, wrap):
     assert detect_format(path) == "openinference"
     assert toolkit.ingest(con, path)[["rows", "rejected"]].values.tolist() == [[3, 0]]
     rows = con.execute("""
-        SELECT event_id, parent_id, type, source, status, content, ts::VARCHAR, origin[-6:]
+        SELECT event_id, coalesce(parent_span_id, parent_id), type, source, status, content, ts::VARCHAR, origin[-6:]
         FROM events ORDER BY ts""").fetchall()
     assert rows == [
         (
@@ -99,7 +99,7 @@ def test_phoenix_span_json(con, tmp_path, wrap):
             "b7ad6b7169203331",
             "00f067aa0ba902b7",
             "LLM",
-            None,
+            "planner",  # the agent of the enclosing AGENT span
             "ok",
             "4",
             "2024-05-01 12:00:00+00",
@@ -117,7 +117,7 @@ def test_phoenix_span_json(con, tmp_path, wrap):
         ),
     ]
     assert con.execute("SELECT system, task, outcome FROM traces").fetchall() == [
-        (None, "agent", "failure")
+        (None, "sum please", "failure")  # task: the root span's input
     ]
     attrs = json.loads(con.execute("SELECT attrs FROM events WHERE type = 'LLM'").fetchall()[0][0])
     assert attrs == {

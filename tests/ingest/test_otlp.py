@@ -130,7 +130,7 @@ def _sdk_spans(path: Path) -> list[dict]:
 
 def _counts(con) -> dict:
     row = con.execute("""
-        SELECT count(*), count(DISTINCT trace_id), count(parent_id),
+        SELECT count(*), count(DISTINCT trace_id), count(coalesce(parent_span_id, parent_id)),
                count(*) FILTER (WHERE event_id LIKE '%:event:%'), count(attrs->>'$.parent_trace_id')
         FROM events""").fetchall()[0]
     return dict(
@@ -205,7 +205,7 @@ def test_literal_counts_and_trace_rows(con, rel, events, traces, system, task):
 def test_proto_example_maps_fields(con):
     toolkit.ingest(con, shared(*TRACES, "opentelemetry-proto/examples/trace.json"))
     row = con.execute("""
-        SELECT trace_id, event_id, parent_id, type, source, ts::VARCHAR, end_ts::VARCHAR, status,
+        SELECT trace_id, event_id, coalesce(parent_span_id, parent_id), type, source, ts::VARCHAR, end_ts::VARCHAR, status,
                attrs->>'$."span.kind"', attrs->>'$."otel.scope.name"', attrs->>'$."my.scope.attribute"'
         FROM events""").fetchall()
     assert row == [
@@ -228,7 +228,7 @@ def test_proto_example_maps_fields(con):
 def test_any_agent_integer_ids_become_hex(con):
     toolkit.ingest(con, shared(*TRACES, "any-agent/tests/assets/OPENAI_trace.json"))
     root = con.execute(
-        "SELECT trace_id, event_id, source, type FROM events WHERE parent_id IS NULL"
+        "SELECT trace_id, event_id, source, type FROM events WHERE coalesce(parent_span_id, parent_id) IS NULL"
     ).fetchall()
     assert root == [
         (
@@ -345,7 +345,7 @@ def test_messaging_publish_duplicate_delivery_and_cross_trace_link(con, tmp_path
     assert detect_format(path) == "otlp"
     toolkit.ingest(con, path)
     rows = con.execute("""
-        SELECT trace_id, event_id, parent_id, type, source, target, idempotency_key,
+        SELECT trace_id, event_id, coalesce(parent_span_id, parent_id), type, source, target, idempotency_key,
                attrs->>'parent_trace_id', origin[-7:]
         FROM events ORDER BY ts""").fetchall()
     assert rows == [
@@ -370,7 +370,7 @@ def test_messaging_publish_duplicate_delivery_and_cross_trace_link(con, tmp_path
     ).fetchall() == [("2",)]
 
 
-def test_link_on_a_child_span_keeps_its_tree_parent_in_attrs(con, tmp_path):
+def test_link_on_a_child_span_is_causation_and_its_tree_parent_containment(con, tmp_path):
     spans = [
         _span(
             T2,
@@ -383,7 +383,7 @@ def test_link_on_a_child_span_keeps_its_tree_parent_in_attrs(con, tmp_path):
         )
     ]
     toolkit.ingest(con, _write(tmp_path, "link.json", [_request(spans)]))
-    row = con.execute("""SELECT parent_id, attrs->>'parent_trace_id', attrs->>'parent_span_id',
+    row = con.execute("""SELECT parent_id, attrs->>'parent_trace_id', parent_span_id,
                                 attrs->'links'->0->'attributes'->>'why' FROM events""").fetchall()
     assert row == [("7" * 16, T1, "6" * 16, "batch")]
 
@@ -431,7 +431,7 @@ def test_exception_event_is_a_child_event(con, tmp_path):
         con, _write(tmp_path, "e.json", [_request([_span(T1, "8" * 16, "op", events=[ev])])])
     )
     assert con.execute(
-        "SELECT event_id, parent_id, type, status, content, ts::VARCHAR FROM events "
+        "SELECT event_id, coalesce(parent_span_id, parent_id), type, status, content, ts::VARCHAR FROM events "
         "WHERE event_id LIKE '%:event:%'"
     ).fetchall() == [
         (

@@ -70,7 +70,7 @@ def test_shared_rpc_is_a_client_to_server_edge():
     con = toolkit.connect()
     toolkit.ingest(con, FIXTURES / "zipkin" / "skew.json")
     rows = con.execute(
-        "SELECT event_id, parent_id, source, attrs->>'kind' FROM events ORDER BY event_id"
+        "SELECT event_id, coalesce(parent_span_id, parent_id), source, attrs->>'kind' FROM events ORDER BY event_id"
     ).fetchall()
     assert rows == [
         ("43210ae0c10d1234", "74280ae0c10d8062:server", "serviceb", None),  # child of the server
@@ -82,7 +82,7 @@ def test_shared_rpc_is_a_client_to_server_edge():
     skew = _one(
         con,
         """
-        SELECT epoch_us(s.ts) - epoch_us(c.ts) FROM events s JOIN events c ON s.parent_id = c.event_id
+        SELECT epoch_us(s.ts) - epoch_us(c.ts) FROM events s JOIN events c ON s.parent_span_id = c.event_id
         WHERE s.event_id = '74280ae0c10d8062:server'""",
     )
     assert skew == 1470150004008761 - 1470150004074202
@@ -99,8 +99,8 @@ def test_every_shared_client_server_pair_is_linked(con):
         con,
         """
         SELECT count(*) FROM events s JOIN events c
-          ON c.trace_id = s.trace_id AND c.event_id = s.parent_id
-        WHERE s.event_id LIKE s.parent_id || ':server%' AND c.attrs->>'kind' = 'CLIENT'""",
+          ON c.trace_id = s.trace_id AND c.event_id = s.parent_span_id
+        WHERE s.event_id LIKE s.parent_span_id || ':server%' AND c.attrs->>'kind' = 'CLIENT'""",
     )
     assert edges == paired == 45
 
@@ -110,8 +110,8 @@ def test_fan_out_server_halves_get_distinct_ids_and_keep_their_children(con):
     # received on two hosts; each processing span belongs to the receive on its host just before it.
     toolkit.ingest(con, shared(*LENS, "smartthings-oauth-authorization.json"))
     rows = con.execute("""
-        SELECT event_id, parent_id FROM events
-        WHERE parent_id LIKE '9d2d35b746db84f3%' ORDER BY event_id""").fetchall()
+        SELECT event_id, coalesce(parent_span_id, parent_id) FROM events
+        WHERE coalesce(parent_span_id, parent_id) LIKE '9d2d35b746db84f3%' ORDER BY event_id""").fetchall()
     assert rows == [
         ("975e74022b72e1cd", "9d2d35b746db84f3:server"),  # .79 at ...550479 -> receive at ...549997
         ("9d2d35b746db84f3:server", "9d2d35b746db84f3"),
@@ -146,7 +146,7 @@ def test_kafka_consumers_point_to_their_producers(con):
 def test_annotations_are_child_events(con):
     toolkit.ingest(con, shared(*BENCH, "zipkin2-client.json"))
     rows = con.execute(
-        "SELECT event_id, parent_id, type, source, target, epoch_us(ts) FROM events ORDER BY event_id"
+        "SELECT event_id, coalesce(parent_span_id, parent_id), type, source, target, epoch_us(ts) FROM events ORDER BY event_id"
     ).fetchall()
     assert rows == [
         ("4d1e00c0db9010db", "86154a4ba6e91385", "get", "frontend", "backend", 1472470996199000),
@@ -195,7 +195,7 @@ def test_server_half_without_its_client_keeps_the_recorded_parent(con, tmp_path)
         )
     )
     toolkit.ingest(con, path)
-    assert con.execute("SELECT event_id, parent_id, end_ts FROM events").fetchall() == [
+    assert con.execute("SELECT event_id, coalesce(parent_span_id, parent_id), end_ts FROM events").fetchall() == [
         ("b:server", "a", None)
     ]
 

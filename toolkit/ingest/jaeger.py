@@ -43,7 +43,7 @@ GenAI output           ``content``: tag ``gen_ai.output.messages``, else
                        fields in ``attrs``; same ``source`` as the span
 =====================  ==================================================================
 
-``traces.system``: the service of the trace's root span (the earliest span without a parent).
+``traces``: system, session and outcome as :mod:`toolkit.ingest.span_tree` derives them.
 
 Dropped: the trace-level ``warnings``/``processes`` beyond what each span uses, the UI-derived
 fields of a state dump (``depth``, ``hasChildren``, ``relativeStartTime``, ``services``...), tag
@@ -67,7 +67,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
+from toolkit.ingest import span_tree
+from toolkit.ingest.base import Format, reject, stage_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UI_SPAN = re.compile(rb'"spanID"\s*:')
@@ -290,7 +291,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         except ValueError as e:
             reject(con, origin, str(e), raw)
     stage_rows(con, "events", rows)
-    stage_root_services(con)
+    span_tree.derive(con)
 
 
 FORMAT = Format("jaeger", sniff, read)

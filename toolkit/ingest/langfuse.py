@@ -51,6 +51,7 @@ from pathlib import Path
 
 import duckdb
 
+from toolkit.ingest import span_tree
 from toolkit.ingest.base import Format, reject
 
 _PROJECT = re.compile(rb'"projectId"\s*:')
@@ -158,6 +159,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         WHERE trace->>'id' IS NOT NULL
         """
     )
+    span_tree.derive(con)
     _stage_scores(con, p)
     con.execute("DROP TABLE lf_obs")
     con.execute("DROP TABLE lf_doc")

@@ -10,10 +10,16 @@ span field                 ``events`` column
 =========================  ===============================================================
 trace id                   ``trace_id`` (lowercase hex; base64 ids decoded; other ids kept)
 span id                    ``event_id``
-parent span id             ``parent_id`` (empty or all-zero: none); replaced by a link, below
+parent span id             ``parent_span_id`` (containment; empty or all-zero: none)
+causation                  ``parent_id``: the first link of a consumer-side span (below), else
+                           a consumer-side span's parent (the producer's propagated context),
+                           else the first link of a span with no parent; else NULL
+kind                       ``message`` for a producer-side messaging span (span kind PRODUCER
+                           or operation publish / send / create), else ``span``
 start / end                ``ts`` / ``end_ts`` (UTC, microseconds)
-``gen_ai.agent.name``      ``source``; else ``agent.name`` (OpenInference), else the
-                           resource's ``service.name``
+name                       ``name``
+source                     the agent (:mod:`toolkit.ingest.span_tree`), else the resource's
+                           ``service.name``
 type precedence            ``gen_ai.operation.name``, else ``openinference.span.kind``, else the
                            messaging operation (``messaging.operation.type``, legacy
                            ``messaging.operation``; lowercased), else the span name
@@ -38,15 +44,17 @@ attributes                 ``attrs``: resource, scope and span attributes in one
                            ``otel.status_description``, ``links`` and the two below
 =========================  ===============================================================
 
-**Links are causation.** A span with links whose kind is CONSUMER, whose messaging operation is
-consumer-side, or that has no parent, takes the first link's span id as ``parent_id``; when the
-linked span is in another trace its trace id goes to ``attrs.parent_trace_id``; a tree parent
-replaced that way stays in ``attrs.parent_span_id``. All links stay in ``attrs.links``
+**Containment is not causation.** A child span is part of its parent's work, not a reaction to
+it, so it has a ``parent_span_id`` and no ``parent_id``. **Links are causation**: a span with
+links whose kind is CONSUMER, whose messaging operation is consumer-side, or that has no parent,
+takes the first link's span id as ``parent_id``; when the linked span is in another trace its
+trace id goes to ``attrs.parent_trace_id`` (the traces become one session). A consumer-side span
+without links reacts to its parent, the producer's message. All links stay in ``attrs.links``
 (``[{trace_id, span_id, attributes}]``); a batch consumer linked to several messages points at
 the first one only.
 
-**Span events** become events of their own: ``event_id`` ``<span_id>:event:<n>`` (n from 1, in
-the order the span lists them), ``parent_id`` the span, ``type`` the event name (``event`` when
+**Span events** become events of their own (``kind`` ``span_event``): ``event_id``
+``<span_id>:event:<n>`` (n from 1, in the order the span lists them), ``parent_span_id`` the span, ``type`` the event name (``event`` when
 unnamed), ``ts`` its time, ``source`` the span's, ``status`` ``error`` for ``exception``,
 ``content`` its ``exception.message`` (else ``gen_ai.output.messages``, ``gen_ai.completion``,
 ``gen_ai.input.messages``, ``gen_ai.prompt``, ``message``), ``attrs`` its attributes; origin
@@ -56,8 +64,9 @@ the span's.
 ``service.name``, unless that is ``unknown_service...``: then ``gen_ai.system``,
 ``gen_ai.provider.name`` or ``gen_ai.agent.name``; ``task`` is the text of the first user
 message of the earliest span carrying ``gen_ai.input.messages`` (OTel GenAI message JSON: a
-``content`` string or the first ``parts`` text), else the root span's name; ``outcome`` is
-``failure``/``success`` when the root span's status is ERROR/OK.
+``content`` string or the first ``parts`` text), else the root span's ``input.value``
+(OpenInference), else the root span's name; ``session_id`` and ``outcome``: see
+:mod:`toolkit.ingest.span_tree`.
 
 A span is rejected (with its origin and record) when its trace id, span id or start time is
 missing or unreadable, or the reader found another reason. Parents outside the file (orphans)
@@ -67,6 +76,8 @@ are not errors.
 from __future__ import annotations
 
 import duckdb
+
+from toolkit.ingest import span_tree
 
 SPAN_COLUMNS: dict[str, str] = {
     "pos": "BIGINT",  # 1-based position of the span in its file
@@ -204,12 +215,13 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE span_mapped AS
-        SELECT *, CASE WHEN use_link THEN link.span_id ELSE pid END AS parent_id,
+        SELECT *, CASE WHEN use_link THEN link.span_id WHEN consumer_side THEN pid END AS parent_id,
+               CASE WHEN kind = 'producer' OR op IN ('publish', 'send', 'create') THEN 'message'
+                    ELSE 'span' END AS record_kind,
                CASE WHEN status_code = 'error' OR {attr("error.type")} IS NOT NULL
                          OR list_contains(list_transform(events, lambda e: e.name), 'exception')
                     THEN 'error' WHEN status_code = 'ok' THEN 'ok' END AS status,
-               coalesce({attr("gen_ai.agent.name")}, {attr("agent.name")},
-                        {attr("service.name")}) AS source
+{attr("service.name")} AS source  -- span_tree names the agents
         FROM (SELECT *, links[1] AS link,
                      len(links) > 0 AND (kind = 'consumer' OR pid IS NULL OR consumer_side) AS use_link
               FROM (SELECT c.* EXCLUDE (links),
@@ -223,12 +235,12 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
     """)
     con.execute(f"""
         INSERT INTO stage_events BY NAME
-        SELECT trace_id, event_id, parent_id, type, source, target, ts, end_ts, status,
-               idempotency_key, content, attrs, origin,
+        SELECT trace_id, event_id, parent_id, parent_span_id, kind, name, type, source, target,
+               ts, end_ts, status, idempotency_key, content, attrs, origin,
                row_number() OVER (ORDER BY pos, n) AS ord
         FROM (
-            SELECT tid AS trace_id, sid AS event_id, parent_id, source, ts, end_ts, status, origin,
-                   pos, 0 AS n,
+            SELECT tid AS trace_id, sid AS event_id, parent_id, pid AS parent_span_id,
+                   record_kind AS kind, name, source, ts, end_ts, status, origin, pos, 0 AS n,
                    coalesce({_first(["gen_ai.operation.name", "openinference.span.kind"])}, op,
                             nullif(name, ''), 'span') AS type,
                    {_first(["gen_ai.tool.name", "tool.name", "messaging.destination.name", "peer.service"])}
@@ -240,12 +252,10 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
                        '"otel.status_description":' || to_json(nullif(status_message, '')),
                        CASE WHEN len(links) > 0 THEN '"links":' || to_json(links) END,
                        CASE WHEN use_link AND link.trace_id <> tid
-                            THEN '"parent_trace_id":' || to_json(link.trace_id) END,
-                       CASE WHEN use_link AND pid IS NOT NULL
-                            THEN '"parent_span_id":' || to_json(pid) END)) AS attrs
+                            THEN '"parent_trace_id":' || to_json(link.trace_id) END)) AS attrs
             FROM span_mapped
             UNION ALL
-            SELECT tid, sid || ':event:' || n, sid, source, e.ts, NULL,
+            SELECT tid, sid || ':event:' || n, NULL, sid, 'span_event', e.name, source, e.ts, NULL,
                    CASE WHEN e.name = 'exception' THEN 'error' END, origin, pos, n,
                    coalesce(nullif(e.name, ''), 'event'), NULL, NULL,
                    {_first(_EVENT_CONTENT_KEYS, "e.attrs")}, e.attrs
@@ -255,6 +265,7 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
         )
     """)
     _stage_traces(con)
+    span_tree.derive(con)
     con.execute("DROP TABLE span_mapped")
     con.execute("DROP TABLE span_checked")
     con.execute("DROP TABLE otel_spans")
@@ -272,14 +283,12 @@ def _stage_traces(con: duckdb.DuckDBPyConnection) -> None:
         INSERT INTO stage_traces BY NAME
         SELECT trace_id, first(system ORDER BY is_child, ts, pos) AS system,
                coalesce(first(user_text ORDER BY user_text IS NULL, ts, pos),
-                        first(name ORDER BY is_child, ts, pos)) AS task,
-               first(CASE WHEN is_child THEN NULL WHEN status_code = 'error' THEN 'failure'
-                          WHEN status_code = 'ok' THEN 'success' END ORDER BY is_child, ts, pos)
-                   AS outcome
+                        first(root_input ORDER BY is_child, ts, pos),
+                        first(name ORDER BY is_child, ts, pos)) AS task
         FROM (SELECT *, CASE WHEN json_type(m.content) = 'VARCHAR' THEN m.content->>'$'
                              ELSE coalesce(m.parts[1].content, m.parts[1].text) END AS user_text
               FROM (SELECT tid AS trace_id, {system} AS system, pid IS NOT NULL AS is_child, ts,
-                           pos, name, status_code,
+                           pos, name, CASE WHEN pid IS NULL THEN {attr("input.value")} END AS root_input,
                            CASE WHEN {msgs} IS NOT NULL THEN {first_user} END AS m
                     FROM span_mapped))
         GROUP BY trace_id

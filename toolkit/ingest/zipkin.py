@@ -33,7 +33,7 @@ A span whose ``parentId`` is a shared id and whose service is a server half's se
 server's child: the half on the same host (else the same service) started last before it. Kafka PRODUCER/CONSUMER spans are linked by the data: the consumer's
 ``parentId`` names the producer span, kept as is.
 
-``traces.system``: the service of the trace's root span (the earliest span without a parent).
+``traces``: system, session and outcome as :mod:`toolkit.ingest.span_tree` derives them.
 
 Dropped: nothing else (the span carries no other fields in v2).
 
@@ -52,7 +52,8 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_root_services, stage_rows
+from toolkit.ingest import span_tree
+from toolkit.ingest.base import Format, reject, stage_rows
 from toolkit.ingest.files import load_json
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -212,7 +213,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for n, span in good:
         rows += _span_events(span, n, f"{path}#{n}", client_ids, halves)
     stage_rows(con, "events", rows)
-    stage_root_services(con)
+    span_tree.derive(con)
 
 
 FORMAT = Format("zipkin", sniff, read)
