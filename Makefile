@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DB ?= data/traces.duckdb
+DEMO_DIR ?= data
 REPORT ?= out/report.html
+LAB_IP ?= 127.0.0.1
+LAB_PORT ?= 8888
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint typecheck lab bench browser clean
@@ -22,8 +24,9 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: install Debian's 'chromium' package for the browser tests"; fi; }
 
+# Writes $(DEMO_DIR)/sim/, $(DEMO_DIR)/traces.duckdb and $(REPORT).
 demo: $(STAMP)
-	$(BIN)/toolkit demo --db $(DB) --out $(REPORT)
+	$(BIN)/toolkit demo $(DEMO_DIR) --report $(REPORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check toolkit tests benchmarks
@@ -35,8 +38,12 @@ typecheck: $(STAMP)
 test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest -q
 
+# Headless: prints the URL (with its token) to open; as root (containers) with --allow-root.
+# LAB_IP=0.0.0.0 makes it reachable from outside a container.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	@echo "JupyterLab on notebooks/: open the http://$(LAB_IP):$(LAB_PORT)/lab?token=... URL printed below (Ctrl-C stops it)"
+	$(BIN)/jupyter lab --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) --notebook-dir=notebooks
 
 # Prints figures, asserts nothing; the 10M-event analysis run takes several minutes.
 bench: $(STAMP)
@@ -46,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/attribution.py
 
 clean:
-	rm -rf $(VENV) $(DB) out .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(DEMO_DIR)/traces.duckdb $(DEMO_DIR)/sim out .pytest_cache .ruff_cache .mypy_cache

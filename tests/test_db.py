@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
+import pytest
 
 import toolkit
-from toolkit.db import quote_identifier, schema_sql
+from toolkit.db import DatabaseLockedError, quote_identifier, schema_sql
 
 TABLES = {"events", "traces", "annotations", "rejects", "ingests"}
 
@@ -60,3 +62,64 @@ def test_query_without_parameters_returns_columns_on_empty_result(con):
 def test_quote_identifier_escapes_quotes():
     assert quote_identifier("events") == '"events"'
     assert quote_identifier('we"ird') == '"we""ird"'
+
+
+def test_read_only_reads_and_builds_temp_tables(tmp_path):
+    path = tmp_path / "t.duckdb"
+    con = toolkit.connect(path)
+    con.execute("INSERT INTO traces (trace_id, system) VALUES ('t1', 's')")
+    con.close()
+    ro = toolkit.connect(path, read_only=True)
+    assert toolkit.query(ro, "SELECT trace_id FROM traces")["trace_id"].tolist() == ["t1"]
+    ro.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")  # the analyses' derived tables
+    assert toolkit.findings(ro).empty
+    with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+        ro.execute("INSERT INTO traces (trace_id) VALUES ('t2')")
+    ro.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "match"),
+    [
+        ("missing.duckdb", FileNotFoundError, "no database at"),
+        (None, ValueError, "needs a database file"),
+        ("foreign.duckdb", ValueError, "not a toolkit database"),
+    ],
+)
+def test_read_only_refuses(tmp_path, path, error, match):
+    duckdb.connect(str(tmp_path / "foreign.duckdb")).close()  # a DuckDB file without our tables
+    with pytest.raises(error, match=match):
+        toolkit.connect(None if path is None else tmp_path / path, read_only=True)
+
+
+def test_two_configurations_in_one_process_are_explained(tmp_path):
+    path = tmp_path / "t.duckdb"
+    con = toolkit.connect(path)
+    with pytest.raises(duckdb.ConnectionException, match=r"already open in this process.*cursor"):
+        toolkit.connect(path, read_only=True)
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted", "opens", "read_only_would_work"),
+    [
+        ("ro", "ro", True, None),  # readers share the file
+        ("ro", "rw", False, True),  # a writer waits for the readers
+        ("rw", "ro", False, False),  # a reader waits for the writer
+        ("rw", "rw", False, False),
+    ],
+)
+def test_locks_between_processes(tmp_path, holder, held, wanted, opens, read_only_would_work):
+    path = tmp_path / "t.duckdb"
+    toolkit.connect(path).close()
+    proc = holder(path, held)
+    if opens:
+        toolkit.connect(path, read_only=wanted == "ro").close()
+        return
+    with pytest.raises(DatabaseLockedError) as caught:
+        toolkit.connect(path, read_only=wanted == "ro")
+    err = caught.value
+    assert err.pid == proc.pid and "python" in err.program
+    assert err.read_only_would_work is read_only_would_work
+    assert f"in use by {err.program} (PID {proc.pid})" in str(err)
+    assert ("read_only=True" in str(err)) is read_only_would_work
