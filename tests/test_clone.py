@@ -61,7 +61,7 @@ def test_copies_match_the_originals():
 def test_installed_package_runs_the_demo(tmp_path):
     """`toolkit demo` from a wheel, away from the checkout: samples come as package data."""
     wheel = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
          "-w", str(tmp_path / "dist"), str(ROOT)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -167,12 +167,22 @@ def cli() -> None:
     """
 
 
-def _ingest_files(
-    con: duckdb.DuckDBPyConnection, paths: tuple[str, ...], fmt: str | None, progress: Progress
-) -> pd.DataFrame:
-    from toolkit.ingest import _expand, detect_format, ingest
+def _files(paths: tuple[str, ...]) -> list[tuple[Path, bool]]:
+    """The files to load, each with whether it was named explicitly; checked before the
+    database is opened, so a wrong path creates nothing."""
+    from toolkit.ingest import _expand
 
-    files = _expand(list(paths))  # FileNotFoundError names a path that matches nothing
+    return _expand(list(paths))  # FileNotFoundError names a path that matches nothing
+
+
+def _ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[tuple[Path, bool]],
+    fmt: str | None,
+    progress: Progress,
+) -> pd.DataFrame:
+    from toolkit.ingest import detect_format, ingest
+
     sizes = [path.stat().st_size for path, _ in files]
     total, done, results = sum(sizes), 0, []
     for i, ((path, explicit), size) in enumerate(zip(files, sizes, strict=True), 1):
@@ -207,8 +217,9 @@ def ingest_command(paths: tuple[str, ...], db: str, fmt: str, progress: bool | N
     Idempotent: a file whose bytes were loaded before is skipped. Records that cannot be
     converted go to the `rejects` table with their file, line and reason.
     """
+    files = _files(paths)
     with _open(db, read_only=False) as con:
-        result = _ingest_files(con, paths, None if fmt == "auto" else fmt, _progress(progress))
+        result = _ingest_files(con, files, None if fmt == "auto" else fmt, _progress(progress))
         click.echo(result.to_string(index=False))
         print_summary(con)
 
@@ -411,7 +422,7 @@ def demo_command(
         f"simulated {sim['traces']} runs ({sim['events_written']} events) into {root / 'sim'}"
     )
     with _open(str(db), read_only=False) as con:
-        result = _ingest_files(con, (str(sim["events"]), str(samples_dir())), None, shown)
+        result = _ingest_files(con, _files((str(sim["events"]), str(samples_dir()))), None, shown)
         click.echo(f"\nIngested into {db}:")
         click.echo(result[["path", "format", "status", "rows", "rejected"]].to_string(index=False))
         print_summary(con)
