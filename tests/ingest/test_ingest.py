@@ -87,7 +87,7 @@ def test_unknown_format_of_a_named_file_is_a_clear_error(con, tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")
     with pytest.raises(
-        ValueError, match=r"cannot detect the format .*known formats: .*cloudevents"
+        ValueError, match=r"notes.txt: cannot detect the format.*known formats: .*cloudevents"
     ):
         toolkit.ingest(con, path)
     with pytest.raises(ValueError, match="unknown format 'nope'"):
@@ -111,7 +111,15 @@ def test_folders_and_globs_skip_unknown_files_and_hidden_ones(con, tmp_path):
 
 def test_result_has_the_documented_columns_even_when_empty(con, tmp_path):
     result = toolkit.ingest(con, tmp_path)
-    assert list(result.columns) == ["path", "format", "status", "rows", "rejected", "seconds"]
+    assert list(result.columns) == [
+        "path",
+        "format",
+        "status",
+        "rows",
+        "rejected",
+        "seconds",
+        "error",
+    ]
     assert result.empty
 
 

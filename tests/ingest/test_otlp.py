@@ -485,9 +485,8 @@ def test_not_json_document_is_rejected_whole(con, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{\n  "resourceSpans": [\n')
     assert ingest_file(con, path, "otlp")["rejected"] == 1
-    assert con.execute("SELECT origin, reason FROM rejects").fetchall() == [
-        (f"{path}#0", "file: not valid JSON")
-    ]
+    [(origin, reason)] = con.execute("SELECT origin, reason FROM rejects").fetchall()
+    assert (origin, reason.split(":")[:2]) == (f"{path}#0", ["file", " not valid JSON"])
 
 
 def test_reingest_adds_nothing(con, tmp_path):

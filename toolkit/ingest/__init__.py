@@ -4,12 +4,33 @@
 first bytes (unless ``format=`` is given), and loads each file in one transaction: a file is
 loaded whole or not at all. A file already ingested (same bytes, by SHA-256) is skipped; records
 already present (same identity, see :mod:`toolkit.ingest.base`) are not added again.
+
+**The rule every reader follows** (trace files come from other systems and carry LLM output:
+they are treated as hostile):
+
+* a record that cannot be converted is a *reject*: a row of ``rejects`` with its origin (file
+  and line, or file and item: ``path:12``, ``path#3``; ``path#0`` is the file as a whole), the
+  reason and the raw text; the rest of the file loads;
+* a file that cannot be read at all (missing, a dangling link, not a regular file, unreadable,
+  a Parquet file that is not one) is an :class:`IngestError`, a ``ValueError`` naming the file
+  and the problem; inside a folder or glob it is the file's row with status ``error`` and the
+  message, and the other files still load;
+* nothing else escapes ``toolkit.ingest`` (an unexpected failure inside a reader is reported as
+  an ``IngestError`` that says so);
+* conservation: every record read is an event or a reject, never dropped in silence;
+* file contents never reach SQL as text: values are bound, identifiers from data are renamed
+  or quoted, files are handed to DuckDB as Arrow tables (no glob expansion of file names);
+  JSON is split into lines on ``\\n`` only, a BOM and leading blank lines are ignored,
+  repeated keys keep their first value, nesting beyond
+  :data:`toolkit.ingest.files.MAX_DEPTH` levels is a reject.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterable
@@ -26,6 +47,7 @@ from toolkit.ingest import (
     jaeger,
     langfuse,
     mast,
+    openai_agents,
     openinference,
     otel_sdk,
     otlp,
@@ -34,7 +56,14 @@ from toolkit.ingest import (
     who_and_when,
     zipkin,
 )
-from toolkit.ingest.base import Format, create_stage, drop_stage, merge_stage
+from toolkit.ingest.base import (
+    Format,
+    IngestError,
+    NoSuchPathError,
+    create_stage,
+    drop_stage,
+    merge_stage,
+)
 from toolkit.ingest.parquet import export_parquet
 
 # Detection order: the first format whose sniff accepts the head of the file wins, so more
@@ -47,6 +76,7 @@ FORMATS: list[Format] = [
     tau_bench.FORMAT,
     atif.FORMAT,
     langfuse.FORMAT,
+    openai_agents.FORMAT,
     otlp.FORMAT,
     openinference.FORMAT,
     otel_sdk.FORMAT,
@@ -56,9 +86,9 @@ FORMATS: list[Format] = [
 ]
 
 _HEAD_BYTES = 65536
-RESULT_COLUMNS = ["path", "format", "status", "rows", "rejected", "seconds"]
+RESULT_COLUMNS = ["path", "format", "status", "rows", "rejected", "seconds", "error"]
 
-__all__ = ["FORMATS", "detect_format", "export_parquet", "ingest"]
+__all__ = ["FORMATS", "IngestError", "detect_format", "export_parquet", "ingest"]
 
 
 def _formats_by_name() -> dict[str, Format]:
@@ -66,36 +96,90 @@ def _formats_by_name() -> dict[str, Format]:
 
 
 def detect_format(path: str | Path) -> str | None:
-    """Name the format of ``path`` from its first 64 KiB, or ``None`` when no format matches."""
-    with Path(path).open("rb") as fh:
-        head = fh.read(_HEAD_BYTES)
+    """Name the format of ``path`` from its first 64 KiB, or ``None`` when no format matches.
+
+    Raises:
+        IngestError: the file cannot be read (missing, not a regular file, no permission).
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
     for fmt in FORMATS:
         if fmt.sniff(head):
             return fmt.name
     return None
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def _check_file(path: Path) -> None:
+    """Raise :class:`IngestError` unless ``path`` is a readable regular file (never opens a FIFO
+    or device, which could block or never end)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise IngestError(path, "dangling symbolic link (its target does not exist)") from None
+        raise NoSuchPathError(path, "no such file") from None
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise IngestError(path, f"not a regular file but {kind}")
+    if not os.access(path, os.R_OK):
+        raise IngestError(path, "cannot read the file: permission denied")
+
+
 def _expand(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, bool]]:
-    """Files to load, each with whether the user named it explicitly."""
+    """Files to load, each with whether the user named it explicitly.
+
+    Entries found inside folders that cannot be loaded (sub-folders that cannot be listed,
+    FIFOs, dangling links, unreadable files) are listed too, so that their row says why.
+
+    Raises:
+        NoSuchPathError: a path names nothing (no file, folder or glob match).
+    """
     if isinstance(paths, str | Path):
         paths = [paths]
     files: list[tuple[Path, bool]] = []
     for p in paths:
         p = Path(p)
-        if p.is_file():
-            files.append((p, True))
-        elif p.is_dir():
-            files += [(f, False) for f in sorted(p.rglob("*")) if f.is_file() and not _hidden(f, p)]
+        if p.is_dir():
+            files += [(f, False) for f in _walk(p)]
+        elif p.exists() or p.is_symlink():
+            files.append((p, True))  # a name with [, * or ? that exists is that file
         else:
             matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
             if not matches:
-                raise FileNotFoundError(f"no such file, folder or glob match: {p}")
-            files += [(m, False) for m in matches if m.is_file()]
+                raise NoSuchPathError(p, "no such file, folder or glob match")
+            for m in matches:
+                files += [(f, False) for f in _walk(m)] if m.is_dir() else [(m, False)]
     return files
 
 
-def _hidden(f: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in f.relative_to(root).parts)
+def _walk(root: Path) -> list[Path]:
+    """Every non-hidden entry under ``root`` that is not a folder, in sorted order, plus the
+    sub-folders that could not be listed."""
+    found: list[Path] = []
+
+    def unreadable(e: OSError) -> None:
+        found.append(Path(e.filename))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(folder) / n for n in names if not n.startswith(".")]
+    return sorted(found)
 
 
 def _sha256(path: Path) -> str:
@@ -112,16 +196,18 @@ def ingest_file(
     """Load one file atomically; return its row of :func:`ingest`'s result.
 
     Raises:
-        ValueError: the format is not given and cannot be detected, or is not a known name.
+        IngestError: the file cannot be read, the format is not given and cannot be detected,
+            or is not a known name.
     """
     path = Path(path)
     known = _formats_by_name()
+    if format is not None and format not in known:
+        raise ValueError(f"unknown format {format!r}; known formats: {', '.join(known)}")
     name = format or detect_format(path)
     if name is None:
-        raise ValueError(f"cannot detect the format of {path}; known formats: {', '.join(known)}")
-    if name not in known:
-        raise ValueError(f"unknown format {name!r}; known formats: {', '.join(known)}")
+        raise IngestError(path, f"cannot detect the format; known formats: {', '.join(known)}")
     started = time.perf_counter()
+    _check_file(path)
     file_hash = _sha256(path)
     row = {"path": str(path), "format": name, "status": "skipped", "rows": 0, "rejected": 0}
     if con.execute("SELECT 1 FROM ingests WHERE file_hash = $h", {"h": file_hash}).fetchall():
@@ -131,6 +217,21 @@ def ingest_file(
     create_stage(con)
     try:
         known[name].read(con, path)
+        staged = con.execute(
+            "SELECT (SELECT count(*) FROM stage_events) + (SELECT count(*) FROM stage_traces)"
+            " + (SELECT count(*) FROM stage_annotations)"
+        ).fetchall()[0][0]
+    except IngestError:
+        drop_stage(con)
+        raise
+    except (KeyboardInterrupt, MemoryError, SystemExit):
+        drop_stage(con)
+        raise
+    except Exception as e:
+        drop_stage(con)
+        raise IngestError(
+            path, f"the {name} reader failed unexpectedly ({type(e).__name__}: {e}); this is a bug"
+        ) from e
     except BaseException:
         drop_stage(con)
         raise
@@ -138,24 +239,27 @@ def ingest_file(
     try:
         added, rejected = merge_stage(con, file_hash)
         seconds = time.perf_counter() - started
-        con.execute(
-            "INSERT INTO ingests VALUES ($h, $path, $fmt, $rows, $rej, now(), $s)",
-            {
-                "h": file_hash,
-                "path": str(path),
-                "fmt": name,
-                "rows": added,
-                "rej": rejected,
-                "s": seconds,
-            },
-        )
+        if staged or rejected:
+            con.execute(
+                "INSERT INTO ingests VALUES ($h, $path, $fmt, $rows, $rej, now(), $s)",
+                {
+                    "h": file_hash,
+                    "path": str(path),
+                    "fmt": name,
+                    "rows": added,
+                    "rej": rejected,
+                    "s": seconds,
+                },
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         drop_stage(con)
-    return row | {"status": "loaded", "rows": added, "rejected": rejected, "seconds": seconds}
+    # Never "loaded" when nothing was: a file of rejects only, or of no records at all, says so.
+    status = "loaded" if staged else ("rejected" if rejected else "empty")
+    return row | {"status": status, "rows": added, "rejected": rejected, "seconds": seconds}
 
 
 def ingest(
@@ -170,32 +274,47 @@ def ingest(
     Args:
         con: a connection from :func:`toolkit.connect`.
         paths: a file, folder (searched recursively, hidden entries skipped) or glob, or a list.
-        format: the format name for every file; ``None`` detects each file's format. A file named
-            explicitly whose format cannot be detected raises ``ValueError``; such a file found
-            inside a folder or glob is listed with status ``unknown`` and left alone.
+            A path that exists is taken literally, even when its name holds ``[``, ``*``, ``?``.
+        format: the format name for every file; ``None`` detects each file's format. A file found
+            inside a folder or glob whose format cannot be detected is listed with status
+            ``unknown`` and left alone.
         progress: show a progress bar; ``None`` shows one for several files on a terminal.
 
     Returns:
-        One row per file with columns ``path``, ``format``, ``status`` (``loaded``, ``skipped``
-        when the same bytes were ingested before, ``unknown``), ``rows`` (events added),
-        ``rejected`` (records sent to ``rejects``) and ``seconds``.
+        One row per file with columns ``path``, ``format``, ``status``, ``rows`` (events added),
+        ``rejected`` (records sent to ``rejects``), ``seconds`` and ``error`` (why a file could
+        not be read, else ``None``). ``status`` is ``loaded`` (records were converted),
+        ``rejected`` (every record was rejected), ``empty`` (the file holds no records),
+        ``skipped`` (the same bytes were ingested before), ``unknown`` (found in a folder or
+        glob, not a trace format) or ``error`` (found in a folder or glob, could not be read).
+
+    Raises:
+        IngestError: a file named explicitly cannot be read or its format detected (raised
+            after every other file was processed; its ``results`` attribute holds the table);
+            ``format`` is not a known name.
+        NoSuchPathError: a path names nothing (also a ``FileNotFoundError``).
     """
+    known = _formats_by_name()
+    if format is not None and format not in known:
+        raise ValueError(f"unknown format {format!r}; known formats: {', '.join(known)}")
     files = _expand(paths)
     if progress is None:
         progress = len(files) > 1 and sys.stderr.isatty()
     rows = []
+    failed: IngestError | None = None
     for path, explicit in tqdm(files, desc="ingest", unit="file", disable=not progress):
-        if format is None and not explicit and detect_format(path) is None:
-            rows.append(
-                {
-                    "path": str(path),
-                    "format": None,
-                    "status": "unknown",
-                    "rows": 0,
-                    "rejected": 0,
-                    "seconds": 0.0,
-                }
-            )
-            continue
-        rows.append(ingest_file(con, path, format))
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        row = {"path": str(path), "format": format, "rows": 0, "rejected": 0, "seconds": 0.0}
+        try:
+            if format is None and not explicit and detect_format(path) is None:
+                rows.append(row | {"status": "unknown"})
+                continue
+            rows.append(ingest_file(con, path, format) | {"error": None})
+        except IngestError as e:
+            rows.append(row | {"status": "error", "error": e.problem})
+            if explicit and failed is None:
+                failed = e
+    result = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if failed is not None:
+        failed.results = result  # type: ignore[attr-defined]
+        raise failed
+    return result

@@ -19,6 +19,7 @@ Record identity (what makes ingest idempotent):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,39 @@ def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS raw_records")
 
 
-def _cell(column: str, value: Any) -> Any:
+class IngestError(ValueError):
+    """A file that cannot be read at all (missing, not a regular file, unreadable, not the
+    format asked for at the level of the whole file). The message names the file and the problem.
+
+    ``toolkit.ingest`` raises nothing else: a record that cannot be converted is a reject.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class NoSuchPathError(IngestError, FileNotFoundError):
+    """A path, folder or glob that names nothing (also a ``FileNotFoundError``)."""
+
+
+class RecordError(ValueError):
+    """A record that cannot be converted; its message is the reason its reject carries."""
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_TYPES = {"VARCHAR"}
+
+
+def _text(value: Any) -> str:
+    """Any JSON value as text for a VARCHAR column: strings as they are, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _cell(column: str, kind: str, value: Any) -> Any:
     if value is None:
         return None
     if column in _JSON_COLUMNS:
@@ -104,7 +138,21 @@ def _cell(column: str, value: Any) -> Any:
         )
     if isinstance(value, datetime):
         return value.isoformat()
+    if kind in _TEXT_TYPES:
+        # A reader may pass a value straight from the file: a number or object where text is
+        # expected is kept as its JSON text rather than failing the whole batch.
+        return _text(value)
+    if kind == "BIGINT":
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if kind == "DOUBLE":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else None
     return value
+
+
+def _clean_text(value: Any) -> Any:
+    """``value`` with lone surrogates (from JSON escapes like ``\\ud800``) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def stage_rows(
@@ -113,8 +161,10 @@ def stage_rows(
     """Append Python rows (dicts keyed by column name) to ``stage_<table>``.
 
     Missing keys are NULL; ``attrs``/``evidence`` may be any JSON-serialisable value; ``ts`` and
-    ``end_ts`` may be ``datetime`` or ISO 8601 strings. For events, ``ord`` defaults to the row's
-    position. Returns the number of rows staged.
+    ``end_ts`` may be ``datetime`` or ISO 8601 strings; other text columns take any JSON value
+    (non-strings are stored as their JSON text). Lone surrogates, which UTF-8 cannot carry,
+    become U+FFFD. For events, ``ord`` defaults to the row's position. Returns the number of
+    rows staged.
     """
     columns = STAGE_COLUMNS[table]
     rows = list(rows)
@@ -125,20 +175,50 @@ def stage_rows(
         unknown = set(row) - set(columns)
         if unknown:
             raise KeyError(f"stage_{table} has no column(s) {sorted(unknown)}")
-        for c in columns:
-            data[c].append(_cell(c, row.get(c)))
+        for c, kind in columns.items():
+            data[c].append(_cell(c, kind, row.get(c)))
         if table == "events" and data["ord"][-1] is None:
             data["ord"][-1] = i
     arrow_types = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
-    arrays = {
-        c: pa.array(v, type=arrow_types.get(columns[c], pa.string())) for c, v in data.items()
-    }
+    arrays = {}
+    for c, v in data.items():
+        kind = arrow_types.get(columns[c], pa.string())
+        try:
+            arrays[c] = pa.array(v, type=kind)
+        except (UnicodeEncodeError, pa.ArrowException):
+            arrays[c] = pa.array([_clean_text(x) for x in v], type=kind)
     con.register("_stage_rows", pa.table(arrays))
     try:
         con.execute(f"INSERT INTO stage_{table} BY NAME SELECT * FROM _stage_rows")
     finally:
         con.unregister("_stage_rows")
     return len(rows)
+
+
+class Rejects:
+    """Rejected records collected by a Python reader and staged in one batch by :meth:`flush`
+    (one INSERT per file, not per record)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, origin: str, reason: str, record: Any) -> None:
+        """Collect one reject; ``record`` is its raw text (any other value is dumped as JSON)."""
+        text = record if record is None or isinstance(record, str) else _dump(record)
+        self.rows.append({"origin": origin, "reason": reason, "record": text})
+
+    def flush(self) -> None:
+        """Stage the collected rejects."""
+        stage_rows(self.con, "rejects", self.rows)
+        self.rows = []
+
+
+def _dump(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        return repr(value)[:10000]
 
 
 def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str | None) -> None:

@@ -107,10 +107,14 @@ def _required(name: str) -> str:
 
 
 def _timestamp(name: str) -> str:
+    # The pattern admits impossible dates (2026-02-30, month 13, second 60): the cast decides,
+    # and year 0 (before the first year Python and pandas can hold) is out of range.
     return f"""
         WHEN k_{name} NOT IN ('string', 'absent') THEN '{name} must be an RFC 3339 string, not ' || k_{name}
         WHEN {name} IS NOT NULL AND NOT regexp_full_match({name}, '{_RFC3339}')
-            THEN '{name} is not an RFC 3339 timestamp: ' || {name}"""
+            THEN '{name} is not an RFC 3339 timestamp: ' || {name}
+        WHEN {name} IS NOT NULL AND (ts_{name} IS NULL OR year(ts_{name}) < 1)
+            THEN '{name} is not a valid date and time: ' || {name}"""
 
 
 _REASON = f"""CASE
@@ -163,7 +167,10 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
     values = ", ".join(f"{_value(k)} AS {k}" if k in _TYPED else f"r.{k} AS {k}" for k in _FIELDS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ce_checked AS
-        SELECT ord, attrs, k_data, f_data, {", ".join(_MAPPED)}, {_REASON} AS reason FROM (
+        SELECT ord, attrs, k_data, f_data, ts_time, ts_endtime, {", ".join(_MAPPED)},
+               {_REASON} AS reason FROM (
+            SELECT *, try_cast(upper(time) AS TIMESTAMPTZ) AS ts_time,
+                   try_cast(upper(endtime) AS TIMESTAMPTZ) AS ts_endtime FROM (
             SELECT *, {kinds}, {values} FROM (
                 SELECT ord, raw, r, {fragments},
                        CASE WHEN r IS NOT NULL THEN
@@ -171,7 +178,7 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
                 FROM (SELECT ord, raw,
                              CASE WHEN ltrim(raw) LIKE '{{%' THEN try(json_transform(raw, '{_STRUCTURE}')) END AS r
                       FROM raw_records WHERE raw <> '' AND (length(raw) > 8 OR trim(raw, ' \t\r') <> ''))
-            )
+            ))
         )
     """)
     con.execute(
@@ -184,7 +191,7 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
         INSERT INTO stage_events BY NAME
         SELECT coalesce(traceid, correlationid, source) AS trace_id, id AS event_id,
                causationid AS parent_id, type, source, target,
-               upper(time)::TIMESTAMPTZ AS ts, upper(endtime)::TIMESTAMPTZ AS end_ts, status,
+               ts_time AS ts, ts_endtime AS end_ts, status,
                idempotencykey AS idempotency_key, correlationid AS correlation_id,
                CASE k_data WHEN 'absent' THEN NULL WHEN 'string' THEN data ELSE f_data END AS content,
                CASE WHEN parenttraceid IS NULL THEN attrs

@@ -1,19 +1,62 @@
-"""Reading a file's records for a reader: lines of a JSONL file, items of a JSON document.
+"""Reading a file's records for a reader: lines of a JSONL file, items of a JSON document, a
+stream of concatenated JSON documents.
 
-Both fill the temp table ``raw_records(ord, raw)`` that a SQL reader (CloudEvents, OTLP...)
-parses; Python readers load the whole document with :func:`load_json`.
+Both SQL paths fill the temp table ``raw_records(ord, raw)`` that a SQL reader (CloudEvents,
+OTLP...) parses; Python readers load the whole document with :func:`load_json`.
+
+Hostile input (see :mod:`toolkit.ingest`): files are read by Python and handed to DuckDB as an
+Arrow table, never by path, so DuckDB's readers never expand ``[``, ``*`` or ``?`` in a file
+name; a UTF-8 BOM and leading blank lines are ignored; lines are split on ``\\n`` only (a
+U+2028 inside a JSON string stays in its record); duplicate keys resolve to the first value, as
+in DuckDB's JSON functions; a record nested deeper than :data:`MAX_DEPTH` levels is rejected.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from toolkit.ingest.base import reject
+from toolkit.ingest.base import IngestError, RecordError, reject, stage_rows
+
+BOM = b"\xef\xbb\xbf"
+# Nesting a Python reader accepts in one record: deeper JSON is a reject, never a RecursionError
+# (Python's parser and serialiser recurse once per level and stop near 1,000).
+MAX_DEPTH = 256
+_WHITE = b" \t\r\n"
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes without a leading BOM; an I/O failure is an :class:`IngestError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
+    return data[3:] if data.startswith(BOM) else data
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose repeated keys keep their first value (DuckDB's rule)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        obj = {}
+        for k, v in pairs:
+            obj.setdefault(k, v)
+    return obj
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` with the ingest rules: first value of a repeated key, bare ``NaN`` and
+    ``Infinity`` accepted; raises ``ValueError`` (never ``RecursionError``) on bad input."""
+    try:
+        return json.loads(text, object_pairs_hook=_first_wins)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
 
 
 def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
@@ -21,12 +64,74 @@ def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
 
     Bare ``NaN``/``Infinity`` are accepted (the MAD human file has two ``NaN`` votes).
     """
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = read_bytes(path).decode("utf-8", errors="replace")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
+        return parse_json(text)
+    except ValueError as e:
         reject(con, f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
         return None
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed JSON value nests more than ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        children = v.values() if isinstance(v, dict) else v
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def check_record(value: Any) -> None:
+    """The checks every Python reader makes on a record before converting it."""
+    if isinstance(value, dict | list) and too_deep(value):
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def as_list(value: Any, name: str) -> list[Any]:
+    """``value`` when it is a JSON array, ``[]`` when absent or null; otherwise a
+    :class:`RecordError` (a string is never iterated as if it were a list)."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise RecordError(f"{name} must be a list, not {json_kind(value)}")
+
+
+def as_object(value: Any, name: str) -> dict[str, Any]:
+    """``value`` when it is a JSON object, ``{}`` when absent or null; else a :class:`RecordError`."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise RecordError(f"{name} must be an object, not {json_kind(value)}")
+
+
+def as_key(value: Any, name: str) -> str | None:
+    """An id or key: a string as it is, an integer as its digits, absent/null/empty as ``None``;
+    anything else (list, object, boolean, float) is a :class:`RecordError`."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise RecordError(f"{name} must be a string, not {json_kind(value)}")
+
+
+def json_kind(value: Any) -> str:
+    """The JSON type name of a parsed value (for reject reasons)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def file_head(path: Path, size: int = 65536) -> bytes:
@@ -35,18 +140,21 @@ def file_head(path: Path, size: int = 65536) -> bytes:
     Reads only those bytes: readers call it to choose between JSONL and one document, and a
     multi-GB file must not be read whole for that.
     """
-    with path.open("rb") as fh:
-        return fh.read(size).lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size).lstrip(BOM).lstrip(_WHITE)
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
 
 
 def looks_like_jsonl(head: bytes) -> bool:
     """Whether a file's first bytes look like one JSON object per line (not one document)."""
-    first, sep, rest = head.lstrip(b"\xef\xbb\xbf \t\r\n").partition(b"\n")
+    first, sep, rest = head.lstrip(BOM).lstrip(_WHITE).partition(b"\n")
     if not sep or not rest.strip():
         return False
     try:
         return isinstance(json.loads(first), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -56,25 +164,40 @@ READ_TEXT_LIMIT = 512 << 20
 _BLOCK = 64 << 20
 
 
+def _register_text(con: duckdb.DuckDBPyConnection, name: str, data: bytes) -> bool:
+    """Register ``data`` as the one-row table ``name(content)``; ``False`` when not UTF-8."""
+    try:
+        content = pa.array([data], pa.large_binary()).cast(pa.large_string())  # validates in C
+    except pa.ArrowInvalid:
+        return False
+    con.register(name, pa.table({"content": content}))
+    return True
+
+
 def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line number.
 
-    Blank lines stay (readers skip them); a trailing CR stays (JSON treats it as white space).
-    Lines that are not valid UTF-8 are rejected with their line number; the rest load.
+    Lines are split on ``\n`` only. Blank lines stay (readers skip them); a trailing CR stays
+    (JSON treats it as white space); a BOM at the start of the file is dropped. Lines that are
+    not valid UTF-8 are rejected with their line number; the rest load.
     """
-    if path.stat().st_size <= READ_TEXT_LIMIT:
-        try:
-            con.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE raw_records AS
-                SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
-                FROM (SELECT string_split(content, chr(10)) AS s FROM read_text($path))
-                """,
-                {"path": str(path)},
-            )
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
+    if size <= READ_TEXT_LIMIT:
+        data = read_bytes(path)
+        if _register_text(con, "_raw_text", data):
+            try:
+                con.execute("""
+                    CREATE OR REPLACE TEMP TABLE raw_records AS
+                    SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
+                    FROM (SELECT string_split(content, chr(10)) AS s FROM _raw_text)
+                """)
+            finally:
+                con.unregister("_raw_text")
             return
-        except (duckdb.InvalidInputException, duckdb.ConversionException):
-            pass  # not valid UTF-8 somewhere: split in blocks, rejecting the bad lines
+        # not valid UTF-8 somewhere: split in blocks, rejecting the bad lines
     _stage_lines_in_blocks(con, path)
 
 
@@ -82,17 +205,24 @@ def _stage_lines_in_blocks(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE raw_records (raw VARCHAR, ord BIGINT)")
     first = 1  # line number of the first line of the current block
     rest = b""
-    with path.open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            block = rest + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block
-                continue
-            rest = block[cut + 1 :]
-            lines = block[:cut].split(b"\n")
-            _stage_line_block(con, path, lines, first)
-            first += len(lines)
+    try:
+        with path.open("rb") as fh:
+            start = True
+            while block := fh.read(_BLOCK):
+                if start and block.startswith(BOM):
+                    block = block[3:]
+                start = False
+                block = rest + block
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    rest = block
+                    continue
+                rest = block[cut + 1 :]
+                lines = block[:cut].split(b"\n")
+                _stage_line_block(con, path, lines, first)
+                first += len(lines)
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
     if rest:
         _stage_line_block(con, path, [rest], first)
 
@@ -105,13 +235,21 @@ def _stage_line_block(
         raws = pa.array(lines, pa.binary()).cast(pa.string())  # validates UTF-8 in C
     except pa.ArrowInvalid:
         texts: list[str | None] = []
+        bad = []
         for n, line in enumerate(lines, start=first):
             try:
                 texts.append(line.decode("utf-8"))
             except UnicodeDecodeError as e:
                 reason = f"not valid UTF-8 ({e.reason} at byte {e.start})"
-                reject(con, f"{path}:{n}", reason, line.decode("utf-8", errors="replace"))
+                bad.append(
+                    {
+                        "origin": f"{path}:{n}",
+                        "reason": reason,
+                        "record": line.decode("utf-8", errors="replace"),
+                    }
+                )
                 texts.append("")
+        stage_rows(con, "rejects", bad)
         raws = pa.array(texts, pa.string())
     con.register("_raw_lines", pa.table({"raw": raws, "ord": ords}))
     try:
@@ -120,30 +258,144 @@ def _stage_line_block(
         con.unregister("_raw_lines")
 
 
+def stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The whole file as one record ``raw_records(ord=1, raw)`` (without BOM or leading blanks;
+    bytes that are not UTF-8 become U+FFFD)."""
+    data = read_bytes(path).lstrip(_WHITE)
+    if not _register_text(con, "_raw_text", data):
+        text = data.decode("utf-8", errors="replace").encode("utf-8")
+        _register_text(con, "_raw_text", text)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE raw_records AS "
+            "SELECT 1::BIGINT AS ord, content AS raw FROM _raw_text"
+        )
+    finally:
+        con.unregister("_raw_text")
+
+
 def stage_json_items(con: duckdb.DuckDBPyConnection, path: Path, json_path: str = "$[*]") -> bool:
     """Read the items of one JSON document into ``raw_records(ord, raw)``.
 
-    ``ord`` is the 1-based position of the item (origins read ``path#ord``). When the file is not
-    valid JSON the whole file is rejected and ``False`` is returned.
+    ``ord`` is the 1-based position of the item (origins read ``path#ord``); ``json_path``
+    ``"$"`` makes the whole document the one item. When the file is not
+    valid JSON, or holds something other than the expected container (``null``, a number, an
+    object without the list ``json_path`` names...), the whole file is rejected (``path#0``)
+    and ``False`` is returned; an empty container is no records and no reject.
     """
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    stage_document(con, path)
     try:
+        items = "[doc]" if json_path == "$" else "json_extract(doc, $json_path)"
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE raw_records AS
-            SELECT n AS ord, raw::VARCHAR AS raw FROM (
-                SELECT unnest(items) AS raw, generate_subscripts(items, 1) AS n
-                FROM (SELECT json_extract($text::JSON, $json_path) AS items)
-            )
+            f"""
+            CREATE OR REPLACE TEMP TABLE raw_items AS
+            SELECT json_type(doc) AS kind, {items} AS items FROM (
+                SELECT raw::JSON AS doc FROM raw_records)
             """,
-            {"text": text, "json_path": json_path},
+            {"json_path": json_path} if json_path != "$" else {},
         )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
-        reject(
-            con,
-            f"{path}#0",
-            f"file is not valid JSON: {str(e).splitlines()[0][:200]}",
-            text[:10000],
+        con.execute(
+            "INSERT INTO stage_rejects SELECT $o, $why, left(raw, 10000) FROM raw_records",
+            {"o": f"{path}#0", "why": f"file is not valid JSON: {str(e).splitlines()[0][:200]}"},
         )
         return False
+    container = json_path.removesuffix("[*]")
+    kind, n, empty = con.execute(
+        """SELECT kind, len(items), coalesce(list_bool_and(list_transform(
+               CASE WHEN $c = '$.*' THEN json_extract((SELECT raw FROM raw_records)::JSON, '$.*')
+                    ELSE [json_extract((SELECT raw FROM raw_records)::JSON, $c)] END,
+               lambda v: json_type(v) = 'ARRAY')), true)
+           FROM raw_items""",
+        {"c": container},
+    ).fetchall()[0]
+    if not n and not empty:
+        expected = "a JSON array" if json_path == "$[*]" else f"JSON items at {json_path}"
+        con.execute(
+            "INSERT INTO stage_rejects SELECT $o, $why, left(raw, 10000) FROM raw_records",
+            {"o": f"{path}#0", "why": f"expected {expected}, found {kind.lower()}"},
+        )
+        con.execute("DROP TABLE raw_items")
+        return False
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE raw_records AS
+        SELECT n AS ord, raw::VARCHAR AS raw FROM (
+            SELECT unnest(items) AS raw, generate_subscripts(items, 1) AS n FROM raw_items)
+    """)
+    con.execute("DROP TABLE raw_items")
     return True
+
+
+_DOC_START = re.compile(r"^[{\[]", re.M)
+_SPACE = re.compile(r"\s*")
+
+
+def split_documents(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """The JSON documents of a stream of concatenated documents (pretty-printed or not), as
+    ``(line of the document's first character, text, reason)``; ``reason`` is ``None`` for a
+    valid document, else why the text up to the next document start (a ``{`` or ``[`` at the
+    start of a line) is not one."""
+    decoder = json.JSONDecoder()
+    pos, line, end = 0, 1, len(text)
+    while True:
+        skip = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        line += text.count("\n", pos, skip)
+        pos = skip
+        if pos >= end:
+            return
+        try:
+            _, stop = decoder.raw_decode(text, pos)
+            reason = None
+        except (ValueError, RecursionError) as e:
+            reason = f"not valid JSON: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+            newline = text.find("\n", pos)
+            nxt = _DOC_START.search(text, newline + 1) if newline >= 0 else None
+            stop = nxt.start() if nxt else end
+        yield line, text[pos:stop], reason
+        line += text.count("\n", pos, stop)
+        pos = stop
+
+
+def stage_json_stream(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Read a stream of concatenated JSON documents (pretty-printed spans from the OTel SDK's
+    ``ConsoleSpanExporter``, ``MessageToJson`` requests appended to one file, or JSONL) into
+    ``raw_records(ord, raw)``, ``ord`` the line of each document's first character.
+
+    Text that is not a document is rejected (``path:line``) up to the next line that starts a
+    document. A file that is one broken document is rejected whole (``path#0``) and ``False``
+    is returned.
+    """
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    good: list[tuple[int, str]] = []
+    bad: list[dict[str, Any]] = []
+    for line, raw, reason in split_documents(text):
+        if reason is None:
+            good.append((line, raw))
+        else:
+            bad.append({"origin": f"{path}:{line}", "reason": reason, "record": raw[:10000]})
+    if not good and len(bad) == 1:
+        bad[0] |= {"origin": f"{path}#0", "reason": f"file: {bad[0]['reason']}"}
+        stage_rows(con, "rejects", bad)
+        return False
+    stage_rows(con, "rejects", bad)
+    table = pa.table(
+        {
+            "ord": pa.array([n for n, _ in good], pa.int64()),
+            "raw": pa.array([r for _, r in good], pa.large_string()),
+        }
+    )
+    con.register("_raw_docs", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_docs")
+    finally:
+        con.unregister("_raw_docs")
+    return True
+
+
+def document_is_json(con: duckdb.DuckDBPyConnection) -> bool | None:
+    """For a file staged by :func:`stage_document`: whether it is one valid JSON document
+    (``None`` when the file holds nothing but white space)."""
+    return con.execute(
+        "SELECT CASE WHEN trim(raw, ' \t\r\n') = '' THEN NULL ELSE json_valid(raw) END "
+        "FROM raw_records"
+    ).fetchall()[0][0]

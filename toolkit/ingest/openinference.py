@@ -58,13 +58,10 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         prefix = f"{path}:"
     else:
         data = re.match(rb'\{\s*"data"\s*:\s*\[', head) is not None
-        if not stage_json_items(con, path, "$.data[*]" if data else "$[*]"):
+        # a list of spans, Phoenix's {"data": [...]}, or one span as a document
+        json_path = "$.data[*]" if data else ("$" if head[:1] == b"{" else "$[*]")
+        if not stage_json_items(con, path, json_path):
             return
-        if head[:1] == b"{" and not data:  # one span as a document
-            con.execute("DELETE FROM raw_records")
-            con.execute(
-                "INSERT INTO raw_records SELECT 1, content FROM read_text($p)", {"p": str(path)}
-            )
         prefix = f"{path}#"
     # Attributes: ``attributes`` (flat dotted keys or nested objects) and ``attributes.<key>``
     # columns, flattened with json_tree to dotted keys; arrays stay whole, nulls are dropped.

@@ -36,14 +36,21 @@ is not an object, or lacks ids or start time, is rejected with its text.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines, stage_json_items
+from toolkit.ingest.files import (
+    document_is_json,
+    file_head,
+    looks_like_jsonl,
+    stage_document,
+    stage_file_lines,
+    stage_json_items,
+    stage_json_stream,
+)
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -77,10 +84,20 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         stage_file_lines(con, path)
         prefix = f"{path}:"
     else:
-        json_path = _container_path(path) if head[:1] == b"{" else "$[*]"
-        if not stage_json_items(con, path, json_path):
-            return
-        prefix = f"{path}#"
+        stage_document(con, path)
+        valid = document_is_json(con)
+        if valid is None:  # nothing but white space: no records
+            con.execute("DELETE FROM raw_records")
+            prefix = f"{path}#"
+        elif valid:
+            json_path = _container_path(con) if head[:1] == b"{" else "$[*]"
+            if not stage_json_items(con, path, json_path):
+                return
+            prefix = f"{path}#"
+        else:  # concatenated documents: ConsoleSpanExporter prints one pretty span after another
+            if not stage_json_stream(con, path):
+                return
+            prefix = f"{path}:"
     con.execute(
         f"""
         INSERT INTO otel_spans BY NAME
@@ -124,15 +141,18 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     stage_spans(con)
 
 
-def _container_path(path: Path) -> str:
-    """``$.spans[*]`` when the top-level object has a ``spans`` list, else ``$.*[*]``."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except ValueError:
-        return "$[*]"
-    return (
-        "$.spans[*]" if isinstance(doc, dict) and isinstance(doc.get("spans"), list) else "$.*[*]"
-    )
+def _container_path(con: duckdb.DuckDBPyConnection) -> str:
+    """For the document staged in ``raw_records``: ``$.spans[*]`` when the top-level object has
+    a ``spans`` list, ``$[*]`` when it is one span (a ``context`` object, an ids dress), else
+    ``$.*[*]`` (an object of span lists). Decided by DuckDB: no recursion on deep documents."""
+    spans, one = con.execute(
+        "SELECT json_type(raw, '$.spans') = 'ARRAY', "
+        "json_type(raw, '$.context') = 'OBJECT' OR json_type(raw, '$.spanContext') = 'OBJECT' "
+        "FROM raw_records"
+    ).fetchall()[0]
+    if spans:
+        return "$.spans[*]"
+    return "$" if one else "$.*[*]"
 
 
 _JS = re.compile(rb'"spanContext"\s*:\s*\{')

@@ -37,14 +37,23 @@ whole (``path#0``); a span without trace id, span id or start time is rejected w
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
-from toolkit.ingest.base import Format
-from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines
+from toolkit.ingest.base import Format, stage_rows
+from toolkit.ingest.files import (
+    document_is_json,
+    file_head,
+    json_kind,
+    looks_like_jsonl,
+    parse_json,
+    stage_document,
+    stage_file_lines,
+    stage_json_stream,
+)
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _VALUE = (
@@ -100,43 +109,92 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for statement in _MACROS.split(";"):
         if statement.strip():
             con.execute(statement)
-    jsonl = _looks_like_jsonl(path)
-    if jsonl:
+    if looks_like_jsonl(file_head(path)):
         stage_file_lines(con, path)
-        _parse(con)
+        mode = "lines"
     else:
-        _stage_document(con, path)
-        _parse(con)
-        ok, valid, why = con.execute(
-            "SELECT why IS NULL, r IS NOT NULL OR json_valid(raw), why "
-            "FROM otlp_req JOIN raw_records USING (ord)"
-        ).fetchall()[0]
-        if not valid:  # perhaps JSONL after all (e.g. a first line over 64 KiB)
-            stage_file_lines(con, path)
-            first_valid = con.execute(
-                "SELECT count(*) > 1 AND coalesce(first(json_valid(raw) ORDER BY ord), false) "
-                "FROM raw_records WHERE trim(raw) <> ''"
-            ).fetchall()[0][0]
-            if first_valid:
-                jsonl = True
-                _parse(con)
-            else:
-                _stage_document(con, path)
-        if not ok and not jsonl:
-            con.execute(
-                "INSERT INTO stage_rejects SELECT $o, 'file: ' || $why, left(raw, 10000) FROM raw_records",
-                {"o": f"{path}#0", "why": why},
-            )
+        stage_document(con, path)
+        valid = document_is_json(con)
+        if valid is None:  # nothing but white space: no records
+            stage_spans(con)
             return
-    prefix = f"{path}:" if jsonl else f"{path}#"
-    con.execute(
-        """INSERT INTO stage_rejects SELECT $p || ord, why, raw
-           FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL""",
-        {"p": prefix},
-    )
-    _flatten(con, prefix, jsonl)
+        mode = "document"
+        if not valid:  # concatenated documents (MessageToJson appended), or JSONL after all
+            if not stage_json_stream(con, path):
+                return
+            mode = "lines"
+    _parse(con)
+    prefix = f"{path}#" if mode == "document" else f"{path}:"
+    if mode == "document":
+        con.execute(
+            "INSERT INTO stage_rejects SELECT $o, 'file: ' || why, left(raw, 10000) "
+            "FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL",
+            {"o": f"{path}#0"},
+        )
+    else:
+        con.execute(
+            """INSERT INTO stage_rejects SELECT $p || ord, why, raw
+               FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL""",
+            {"p": prefix},
+        )
+    _reject_malformed_items(con, path, prefix if mode == "lines" else None)
+    _flatten(con, prefix, mode == "lines")
     con.execute("DROP TABLE otlp_req")
     stage_spans(con)
+
+
+def _reject_malformed_items(con: duckdb.DuckDBPyConnection, path: Path, prefix: str | None) -> None:
+    """Reject the ``resourceSpans``/``scopeSpans`` items that are not objects, and the
+    ``scopeSpans``/``spans`` that are not lists (the typed parse reads them as absent, which
+    would drop their spans in silence). Only requests where the parse found such a gap are
+    looked at again, in Python."""
+    suspects = con.execute("""
+        SELECT ord, raw FROM otlp_req JOIN raw_records USING (ord)
+        WHERE why IS NULL AND list_bool_or(list_transform(r.resourceSpans,
+            lambda x: x IS NULL OR x.scopeSpans IS NULL OR list_bool_or(list_transform(x.scopeSpans,
+                lambda y: y IS NULL OR y.spans IS NULL))))
+    """).fetchall()
+    rows = []
+    for ord_, raw in suspects:
+        origin = f"{prefix}{ord_}" if prefix else f"{path}#0"
+        try:
+            request = parse_json(raw)
+        except ValueError:
+            continue
+        for where, item, reason in _malformed(request):
+            rows.append(
+                {"origin": origin, "reason": f"{where} {reason}", "record": _dump_item(item)}
+            )
+    stage_rows(con, "rejects", rows)
+
+
+def _dump_item(item: object) -> str:
+    try:
+        return json.dumps(item, ensure_ascii=False)[:10000]
+    except (ValueError, RecursionError):
+        return repr(item)[:10000]
+
+
+def _malformed(request: dict) -> list[tuple[str, object, str]]:
+    """``(where, item, reason)`` for each container item of a request that is not the shape
+    OTLP gives it."""
+    out: list[tuple[str, object, str]] = []
+    for i, rs in enumerate(request.get("resourceSpans") or []):
+        where = f"resourceSpans[{i}]"
+        if not isinstance(rs, dict):
+            out.append((where, rs, f"is not an object but {json_kind(rs)}"))
+            continue
+        scopes = rs.get("scopeSpans")
+        if scopes is not None and not isinstance(scopes, list):
+            out.append((where, rs, f".scopeSpans is not a list but {json_kind(scopes)}"))
+            continue
+        for j, ss in enumerate(scopes or []):
+            at = f"{where}.scopeSpans[{j}]"
+            if not isinstance(ss, dict):
+                out.append((at, ss, f"is not an object but {json_kind(ss)}"))
+            elif ss.get("spans") is not None and not isinstance(ss["spans"], list):
+                out.append((at, ss, f".spans is not a list but {json_kind(ss['spans'])}"))
+    return out
 
 
 def _parse(con: duckdb.DuckDBPyConnection) -> None:
@@ -205,26 +263,6 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, jsonl: bool) -> None:
         """,
         {"p": prefix},
     )
-
-
-def _looks_like_jsonl(path: Path) -> bool:
-    return looks_like_jsonl(file_head(path))
-
-
-def _stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE raw_records AS SELECT 1::BIGINT AS ord, content AS raw "
-            "FROM read_text($path)",
-            {"path": str(path)},
-        )
-    except duckdb.InvalidInputException:  # not UTF-8: decode with replacement characters
-        text = path.read_bytes().decode("utf-8", errors="replace")
-        con.register("_otlp_doc", pa.table({"ord": pa.array([1], pa.int64()), "raw": [text]}))
-        try:
-            con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _otlp_doc")
-        finally:
-            con.unregister("_otlp_doc")
 
 
 _SNIFF = re.compile(rb'"resourceSpans"\s*:')

@@ -5,66 +5,135 @@ Required columns: ``trace_id``, ``event_id``, ``type``. Every other canonical co
 (missing: NULL). Columns outside the schema are kept in ``attrs`` when the file has no ``attrs``
 column of its own; when it has one, they are dropped.
 ``origin`` is kept when the file has it (a round trip keeps where each record first came from);
-otherwise it is ``path#row``. Rows missing a required value are rejected with the reason.
+otherwise it is ``path#row``.
+
+A row is rejected, with the reason, when it lacks a required value or holds a value its column
+cannot take: a ``ts``/``end_ts`` that is not a timestamp (an integer column, a string that is not
+a date-time), a ``seq`` that is not an integer, an ``attrs`` that is not JSON. A file that is not
+a readable Parquet file (truncated, corrupt) is an :class:`~toolkit.ingest.base.IngestError`.
+
+Column names come from the file, so they never reach SQL as text: the file is read by pyarrow
+and handed to DuckDB with its columns renamed by position (``c0``, ``c1``...); the original
+names travel as bound parameters (the keys of ``attrs``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from toolkit.db import quote_identifier
-from toolkit.ingest.base import STAGE_COLUMNS, Format
+from toolkit.ingest.base import STAGE_COLUMNS, Format, IngestError
 
 _REQUIRED = ("trace_id", "event_id", "type")
 _CANONICAL = [c for c in STAGE_COLUMNS["events"] if c != "ord"]
 
 
+def _load(path: Path) -> pa.Table:
+    """The file as an Arrow table, read by path literally (no globbing, no URL schemes)."""
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            return pq.read_table(source)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise IngestError(path, f"not a readable Parquet file: {e}") from None
+
+
+def _column(name: str, col: str, arrow_type: pa.DataType) -> tuple[str, str | None]:
+    """``(SQL for canonical column name from file column col, SQL true when a value is bad)``."""
+    kind = STAGE_COLUMNS["events"][name]
+    is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if kind == "TIMESTAMPTZ":
+        if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+            return f"{col}::TIMESTAMPTZ", None
+        if is_text:
+            expr = f"try_cast({col} AS TIMESTAMPTZ)"
+            return expr, f"{col} IS NOT NULL AND {expr} IS NULL"
+        return "NULL::TIMESTAMPTZ", f"{col} IS NOT NULL"
+    if kind == "BIGINT":
+        if pa.types.is_integer(arrow_type) or is_text or pa.types.is_floating(arrow_type):
+            expr = f"try_cast({col} AS BIGINT)"
+            return expr, f"{col} IS NOT NULL AND {expr} IS NULL"
+        return "NULL::BIGINT", f"{col} IS NOT NULL"
+    if kind == "JSON":
+        if is_text:
+            expr = f"try_cast({col} AS JSON)"
+            return expr, f"{col} IS NOT NULL AND {expr} IS NULL"
+        return f"to_json({col})", None
+    if is_text:
+        return col, None
+    expr = f"try_cast({col} AS VARCHAR)"
+    return expr, f"{col} IS NOT NULL AND {expr} IS NULL"
+
+
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the events of a canonical-schema Parquet file for ``toolkit.ingest``."""
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW raw_parquet AS "
-        "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
-        f"FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number = true)"
+    table = _load(path)
+    names = table.column_names
+    cols = [f"c{i}" for i in range(len(names))]
+    table = table.rename_columns(cols)
+    table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+    params: dict[str, Any] = {"p": str(path)}
+    at: dict[str, int] = {}
+    for i, name in enumerate(names):
+        at.setdefault(name, i)
+    # every original column, under its original name, for the record of a reject
+    for i, name in enumerate(names):
+        params[f"n{i}"] = name
+    record = (
+        "json_object(" + ", ".join(f"$n{i}, c{i}" for i in range(len(names))) + ")::VARCHAR"
+        if names
+        else "'{}'"
     )
-    present = [r[0] for r in con.execute("DESCRIBE raw_parquet").fetchall()]
-    missing = [c for c in _REQUIRED if c not in present]
     origin = "$p || '#' || _row"
-    if missing:
-        con.execute(
-            f"INSERT INTO stage_rejects SELECT {origin}, $reason, NULL FROM raw_parquet",
-            {
-                "p": str(path),
-                "reason": f"Parquet file lacks required column(s) {', '.join(missing)}",
-            },
-        )
-        return
-    extra = [c for c in present if c not in _CANONICAL and c not in ("_row", "record_key")]
-    select = []
-    for c in _CANONICAL:
-        if c == "origin":
-            select.append(
-                f"coalesce({'origin' if 'origin' in present else 'NULL'}, {origin}) AS origin"
+    con.register("_parquet", table)
+    try:
+        missing = [c for c in _REQUIRED if c not in at]
+        if missing:
+            con.execute(
+                f"INSERT INTO stage_rejects SELECT {origin}, $reason, {record} FROM _parquet",
+                params | {"reason": f"Parquet file lacks required column(s) {', '.join(missing)}"},
             )
-        elif c == "attrs" and "attrs" not in present and extra:
-            fields = ", ".join(f"'{e}', {quote_identifier(e)}" for e in extra)
-            select.append(f"json_object({fields}) AS attrs")
-        elif c in present:
-            select.append(f"{quote_identifier(c)}::{STAGE_COLUMNS['events'][c]} AS {c}")
-    nulls = " OR ".join(f"{c} IS NULL" for c in _REQUIRED)
-    reason = " ".join(f"WHEN {c} IS NULL THEN 'missing required value: {c}'" for c in _REQUIRED)
-    con.execute(
-        f"INSERT INTO stage_rejects SELECT {origin}, CASE {reason} END, "
-        f"to_json(r)::VARCHAR FROM raw_parquet r WHERE {nulls}",
-        {"p": str(path)},
-    )
-    con.execute(
-        f"INSERT INTO stage_events BY NAME SELECT {', '.join(select)}, _row AS ord "
-        f"FROM raw_parquet WHERE NOT ({nulls})",
-        {"p": str(path)},
-    )
-    con.execute("DROP VIEW raw_parquet")
+            return
+        select, checks = [], []
+        for c in _REQUIRED:
+            checks.append((f"c{at[c]} IS NULL", f"'missing required value: {c}'"))
+        for c in _CANONICAL:
+            if c not in at:
+                continue
+            col = f"c{at[c]}"
+            expr, bad = _column(c, col, table.schema.field(col).type)
+            if c == "origin":
+                expr = f"coalesce({expr}, {origin})"
+            select.append(f"{expr} AS {c}")
+            if bad:
+                checks.append(
+                    (bad, f"'{c} is not a {STAGE_COLUMNS['events'][c]}: ' || {col}::VARCHAR")
+                )
+        if "origin" not in at:
+            select.append(f"{origin} AS origin")
+        extra = [i for i, name in enumerate(names) if name not in _CANONICAL or at[name] != i]
+        if "attrs" not in at and extra:
+            select.append("json_object(" + ", ".join(f"$n{i}, c{i}" for i in extra) + ") AS attrs")
+        reason = "CASE " + " ".join(f"WHEN {b} THEN {r}" for b, r in checks) + " END"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE pq_checked AS SELECT *, {reason} AS reason FROM _parquet"
+        )
+        con.execute(
+            f"INSERT INTO stage_rejects SELECT {origin}, reason, {record} "
+            "FROM pq_checked WHERE reason IS NOT NULL",
+            params,
+        )
+        con.execute(
+            f"INSERT INTO stage_events BY NAME SELECT {', '.join(select)}, _row AS ord "
+            "FROM pq_checked WHERE reason IS NULL",
+            {k: v for k, v in params.items() if f"${k}" in ", ".join(select)},
+        )
+        con.execute("DROP TABLE pq_checked")
+    finally:
+        con.unregister("_parquet")
 
 
 def export_parquet(
@@ -82,13 +151,12 @@ def export_parquet(
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(_CANONICAL)
-    con.execute(
-        f"COPY (SELECT {columns} FROM events WHERE $t IS NULL OR trace_id = $t "
-        "ORDER BY trace_id, seq, origin) TO '"
-        + str(path).replace("'", "''")
-        + "' (FORMAT parquet, COMPRESSION zstd)",
-        {"t": trace_id},
-    )
+    # The relation API takes the file name as an argument: the path never becomes SQL text.
+    con.sql(
+        f"SELECT {columns} FROM events WHERE $t IS NULL OR trace_id = $t "
+        "ORDER BY trace_id, seq, origin",
+        params={"t": trace_id},
+    ).write_parquet(str(path), compression="zstd")
     return int(
         con.execute(
             "SELECT count(*) FROM events WHERE $t IS NULL OR trace_id = $t", {"t": trace_id}
