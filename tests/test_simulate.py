@@ -64,11 +64,11 @@ def test_duplicate_is_recorded_twice_and_missing_terminal_points_at_the_last_eve
     con.register("truth", pd.read_csv(out["truth"]))
     dup_counts = con.execute("""
         SELECT DISTINCT count(*) FROM events JOIN truth USING (trace_id, event_id)
-        WHERE kind = 'duplicate' GROUP BY trace_id, event_id""").fetchall()
+        WHERE truth.kind = 'duplicate' GROUP BY trace_id, event_id""").fetchall()
     assert dup_counts == [(2,)]
     not_last = con.execute("""
         SELECT t.trace_id FROM truth t JOIN events e USING (trace_id, event_id)
-        WHERE kind = 'missing_terminal'
+        WHERE t.kind = 'missing_terminal'
           AND e.ts < (SELECT max(ts) FROM events x WHERE x.trace_id = t.trace_id)""").fetchall()
     assert not_last == []
 

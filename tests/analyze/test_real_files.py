@@ -44,7 +44,7 @@ def test_zipkin_shared_spans_are_not_duplicates(real_con):
     dups = toolkit.duplicates(real_con)
     shared_pairs = real_con.execute("""
         SELECT count(*) FROM events s JOIN events c
-          ON s.trace_id = c.trace_id AND s.parent_id = c.event_id AND s.event_id = c.event_id || ':server'
+          ON s.trace_id = c.trace_id AND s.parent_span_id = c.event_id AND s.event_id = c.event_id || ':server'
         WHERE s.origin LIKE '%zipkin%'""").fetchall()[0][0]
     assert shared_pairs > 0
     redelivered = dups[(dups["kind"] == "duplicate") & dups["event_id"].str.endswith(":server")]

@@ -1,11 +1,12 @@
 """Event-flow analyses: plain functions over a DuckDB connection, returning DataFrames."""
 
 from toolkit.analyze.delivery import duplicates, late_events
+from toolkit.analyze.failures import errors
 from toolkit.analyze.findings import FINDING_KINDS, findings, summary
 from toolkit.analyze.flow import escalations, hangs, unhandled_events
 from toolkit.analyze.graphs import event_graph, flow_edges, flow_graph
 from toolkit.analyze.latency import critical_path, latency
 
-__all__ = ["FINDING_KINDS", "critical_path", "duplicates", "escalations", "event_graph",
+__all__ = ["FINDING_KINDS", "critical_path", "duplicates", "errors", "escalations", "event_graph",
            "findings", "flow_edges", "flow_graph", "hangs", "late_events", "latency",
            "summary", "unhandled_events"]  # fmt: skip

@@ -24,7 +24,7 @@ keyed_repeat AS (
     SELECT *, first_value(event_id) OVER w AS first_event_id, row_number() OVER w AS n,
            count(*) OVER w AS copies
     FROM keyed
-    WINDOW w AS (PARTITION BY trace_id, idempotency_key, type, is_effect,
+    WINDOW w AS (PARTITION BY session, idempotency_key, type, is_effect,
                               CASE WHEN NOT is_effect THEN source END
                  ORDER BY ts, seq, event_id)
 )"""
@@ -33,9 +33,9 @@ keyed_repeat AS (
 LATE_RESPONSE_SQL = """late_response AS (
     SELECT c.k, c.trace_id, c.event_id, c.type, c.source, c.ts, r.event_id AS reference_event_id,
            r.ts AS reference_ts, r.timeout_ms,
-           EXISTS (SELECT 1 FROM edge m WHERE m.pk = r.k
+           EXISTS (SELECT 1 FROM cause m WHERE m.pk = r.k
                    AND m.c_source IS NOT DISTINCT FROM r.source AND m.c_ts < c.ts) AS moved_on
-    FROM edge e
+    FROM cause e
     JOIN uev r ON r.k = e.pk
     JOIN uev c ON c.k = e.ck
     WHERE r.timeout_ms IS NOT NULL AND c.source IS DISTINCT FROM r.source

@@ -8,12 +8,14 @@ import duckdb
 import pandas as pd
 
 from toolkit.analyze.delivery import duplicates_query, late_events_query
+from toolkit.analyze.failures import errors_query
 from toolkit.analyze.flow import escalations_query, hangs_query, unhandled_events_query
 from toolkit.analyze.scope import Filters, Query, run, scoped
 
 # The vocabulary of the simulator's truth.csv for event-flow findings, with a severity each.
 SEVERITY = {
     "unhandled": "error",
+    "error": "error",  # a warning when the run recovered
     "hang": "error",
     "missing_terminal": "error",
     "idempotency_violation": "error",
@@ -33,7 +35,8 @@ def findings(
     """Every finding of the event-flow analyses, one row per (trace, event, kind).
 
     Runs :func:`unhandled_events`, :func:`duplicates`, :func:`late_events`, :func:`hangs` and
-    :func:`escalations` with their defaults (``terminal_types`` passed on) and stacks their rows.
+    :func:`escalations` and :func:`errors` with their defaults (``terminal_types`` passed on)
+    and stacks their rows. A recovered error is a warning.
 
     Returns:
         Columns ``trace_id``, ``event_id``, ``kind`` (one of ``FINDING_KINDS``, the words of
@@ -46,13 +49,16 @@ def findings(
         (hangs_query(terminal_types=terminal_types, **filters), "kind", "detail"),
         (escalations_query(**filters), "'escalation'",
          "'handed to ' || coalesce(target, '?') || ' (' || trigger || ')'"),
+        (errors_query(**filters), "'error'", "detail"),
     ]  # fmt: skip
     # One statement per detector over the shared derived tables: at 10M events, one statement
     # for all five held more state at once and ran slower than five.
     severity = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in SEVERITY.items())
     rows = [
         run(con, Query(q.ctes, f"""
-            SELECT trace_id, event_id, {kind} AS kind, CASE {kind} {severity} END AS severity,
+            SELECT trace_id, event_id, {kind} AS kind,
+                   CASE WHEN {kind} = 'error' AND {detail} LIKE 'recovered%' THEN 'warning'
+                        ELSE CASE {kind} {severity} END END AS severity,
                    {detail} AS detail
             FROM ({q.select})""", q.params, FINDING_COLUMNS))
         for q, kind, detail in parts

@@ -53,7 +53,8 @@ def unhandled_events_query(
             SELECT unnest($sub_types::VARCHAR[]) AS type, unnest($sub_handlers::VARCHAR[]) AS handler
         ),
         type_stats AS (
-            SELECT sys, type, count(*) AS n, avg(is_handled::INT) AS share FROM node GROUP BY ALL
+            SELECT sys, type, count(*) AS n, avg(is_handled::INT) AS share FROM node
+            WHERE kind = 'event' GROUP BY ALL
         ),
         expected AS (
             SELECT s.sys, d.type, d.why FROM (SELECT DISTINCT sys FROM uev) s, (
@@ -66,19 +67,49 @@ def unhandled_events_query(
             FROM type_stats ts
             WHERE n >= $min_n AND share >= $threshold AND type NOT IN (SELECT type FROM declared)
               AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = ts.sys AND tt.type = ts.type)
+        ),
+        -- messages (producer-side spans); a message sent in stages (created, then published:
+        -- a later stage reacts to the earlier) has the first stage's sender and destination
+        message AS (
+            SELECT m.*, CASE WHEN p.kind = 'message' THEN p.source ELSE m.source END AS sender,
+                   coalesce(m.target, CASE WHEN p.kind = 'message' THEN p.target END) AS dest
+            FROM node m LEFT JOIN uev p ON p.k = m.pk WHERE m.kind = 'message'
+        ),
+        -- consumed: a span (not another message) reacts to it or runs inside it; carried on:
+        -- a later stage of the same message took it further
+        carried_on AS (
+            SELECT pk AS k FROM edge WHERE c_kind <> 'message'
+            UNION SELECT pk FROM cause WHERE c_kind = 'message'
+        ),
+        consumer AS (
+            SELECT DISTINCT m.sys, m.dest, e.c_source AS who
+            FROM message m JOIN edge e ON e.pk = m.k WHERE e.c_kind <> 'message'
         )"""
     select = """
         SELECT n.trace_id, n.event_id, n.type, n.source, n.target, n.ts,
                'no event reacts to it; ' || x.why AS reason
         FROM node n JOIN expected x USING (sys, type)
-        WHERE NOT n.is_handled AND n.timeout_ms IS NULL
+        WHERE n.kind = 'event' AND NOT n.is_handled AND n.timeout_ms IS NULL
           -- where a system has no terminal type, a trace's last event is simply where the
           -- record ends (a chat log's last message): nothing in the trace could react to it
           AND NOT (n.k IN (SELECT k FROM last_event)
                    AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = n.sys))
           AND n.k NOT IN (SELECT k FROM late_response_found)
           AND n.k NOT IN (SELECT k FROM keyed_repeat WHERE is_effect AND n > 1)
-        ORDER BY n.trace_id, n.ts, n.event_id
+        UNION ALL
+        SELECT trace_id, event_id, type, source, target, ts,
+               'no consumer processed this message' || coalesce(' (to ' || dest || ')', '')
+        FROM message m
+        WHERE k NOT IN (SELECT k FROM carried_on)
+          -- only where the data shows the system's consumers at work: a consumer that is not
+          -- traced leaves no span, and silence there says nothing
+          AND EXISTS (SELECT 1 FROM consumer c WHERE c.sys = m.sys)
+          -- a destination that only the sender itself consumes: a runtime does not deliver a
+          -- publish back to its sender (AutoGen's group chat manager and its output topic)
+          AND NOT (EXISTS (SELECT 1 FROM consumer c WHERE c.sys = m.sys AND c.dest = m.dest)
+                   AND NOT EXISTS (SELECT 1 FROM consumer c WHERE c.sys = m.sys
+                                   AND c.dest = m.dest AND c.who IS DISTINCT FROM m.sender))
+        ORDER BY trace_id, ts, event_id
     """
     ctes = [base, terminal_types_sql(terminal_types), LATE_RESPONSE_SQL, KEYED_SQL, expected]
     return Query(ctes, select, params, UNHANDLED_COLUMNS)
@@ -146,7 +177,7 @@ def hangs_query(
         base, terminal_types_sql(terminal_types),
         "observed AS (SELECT coalesce($as_of::TIMESTAMPTZ, (SELECT max(ts) FROM events)) AS at)",
         """answered AS (
-            SELECT DISTINCT e.pk FROM edge e
+            SELECT DISTINCT e.pk FROM cause e
             JOIN uev r ON r.k = e.pk
             WHERE e.c_source IS DISTINCT FROM r.source)""",
         """usually_answered AS (
@@ -213,7 +244,8 @@ def hangs(
     )
 
 
-DEFAULT_ESCALATION_TYPES = r"escalat|handoff|hand_off|human"
+# A handoff between agents is routine; one to a human target is an escalation (human_targets).
+DEFAULT_ESCALATION_TYPES = r"escalat|human"
 DEFAULT_HUMAN_TARGETS = ("human", "operator", "supervisor", "reviewer")
 
 
@@ -248,7 +280,7 @@ def escalations_query(
                r.c_id AS resolved_by, r.c_ts AS resolved_ts,
                date_diff('microsecond', c.ts, r.c_ts) / 1e6 AS time_to_resolve_s
         FROM candidate c LEFT JOIN (
-            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM edge GROUP BY pk
+            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM cause GROUP BY pk
         ) r ON r.pk = c.k
         ORDER BY c.trace_id, c.ts, c.event_id
     """

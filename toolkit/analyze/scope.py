@@ -37,38 +37,54 @@ _BASE_TABLES = {
             SELECT hash(trace_id, event_id) AS k, trace_id, event_id,
                    CASE WHEN parent_id IS NOT NULL THEN hash(coalesce(a[2], trace_id), parent_id)
                    END AS pk,
-                   parent_id, type, source, target, ts, end_ts, status, idempotency_key, seq, sys,
+                   CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id)
+                   END AS sk,
+                   parent_id, parent_span_id, coalesce(kind, 'event') AS kind, name, type, source,
+                   target, ts, end_ts, status, idempotency_key, seq, sys, session,
                    -- the few attributes the analyses read, parsed once (attrs stays behind)
                    try_cast(a[1] AS DOUBLE) AS timeout_ms, a[2] AS parent_trace_id,
                    a[3] AS sequence, a[4] AS reason
             FROM (SELECT e.*, coalesce(t.system, '') AS sys,
+                         coalesce(t.session_id, e.trace_id) AS session,
                          CASE WHEN e.attrs IS NOT NULL THEN json_extract_string(e.attrs,
                              ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
                   FROM events e LEFT JOIN traces t USING (trace_id))
         ),
         -- most events are recorded once: only the repeated ones need aggregating
         repeated AS (SELECT k FROM rec GROUP BY k HAVING count(*) > 1)
-        SELECT k, trace_id, event_id, pk, parent_id, type, source, target, ts, end_ts, status,
-               idempotency_key, seq, 1 AS records, sys, timeout_ms, parent_trace_id, sequence, reason
+        SELECT k, trace_id, event_id, pk, sk, parent_id, parent_span_id, kind, name, type, source,
+               target, ts, end_ts, status, idempotency_key, seq, 1 AS records, sys, session, timeout_ms,
+               parent_trace_id, sequence, reason
         FROM rec WHERE k NOT IN (SELECT k FROM repeated)
         UNION ALL
-        SELECT k, any_value(trace_id), any_value(event_id), any_value(pk), any_value(parent_id),
+        SELECT k, any_value(trace_id), any_value(event_id), any_value(pk), any_value(sk),
+               any_value(parent_id), any_value(parent_span_id), any_value(kind), any_value(name),
                any_value(type), any_value(source), any_value(target), min(ts), max(end_ts),
                any_value(status), any_value(idempotency_key), min(seq), count(*), any_value(sys),
+               any_value(session),
                any_value(timeout_ms), any_value(parent_trace_id), any_value(sequence),
                any_value(reason)
         FROM rec WHERE k IN (SELECT k FROM repeated) GROUP BY k""",
-    # causation edges: a child names its parent (in its own trace, or across a link)
+    # edges child -> parent: causation (``causes``: the child reacts to the parent, in its own
+    # trace or across a link) and containment (``contains``: the child span is part of the
+    # parent's work), one row each; the event-flow detectors read causation only
     "_toolkit_edge": """
-        SELECT c.pk, c.k AS ck, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
+        SELECT c.pk, c.k AS ck, 'causes' AS relation, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
                c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id,
-               c.source AS c_source, c.type AS c_type, c.ts AS c_ts, c.status AS c_status
-        FROM _toolkit_uev c WHERE c.parent_id IS NOT NULL""",
-    # is_handled: some event (in any trace) reacts to it; after: how many events of its trace
-    # come after it (0 = the trace's last event, by time then source order)
+               c.source AS c_source, c.type AS c_type, c.kind AS c_kind, c.ts AS c_ts,
+               c.status AS c_status
+        FROM _toolkit_uev c WHERE c.parent_id IS NOT NULL
+        UNION ALL
+        SELECT c.sk, c.k, 'contains', c.trace_id, c.parent_span_id, c.trace_id, c.event_id,
+               c.source, c.type, c.kind, c.ts, c.status
+        FROM _toolkit_uev c
+        WHERE c.parent_span_id IS NOT NULL AND c.sk IS DISTINCT FROM c.pk""",
+    # is_handled: some event (in any trace) reacts to it (causation); after: how many events of
+    # its trace come after it (0 = the trace's last event, by time then source order)
     "_toolkit_node": """
         SELECT u.*, h.pk IS NOT NULL AS is_handled, w.after
-        FROM _toolkit_uev u LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge) h ON h.pk = u.k
+        FROM _toolkit_uev u
+        LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge WHERE relation = 'causes') h ON h.pk = u.k
         JOIN (  -- the window over four columns only, joined back: cheaper than over all
             SELECT k, row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
             FROM _toolkit_uev
@@ -76,7 +92,7 @@ _BASE_TABLES = {
 }
 _STATE = """
     SELECT (SELECT count(*) FROM events), (SELECT coalesce(bit_xor(hash(record_key)), 0) FROM events),
-           (SELECT coalesce(bit_xor(hash(trace_id, system)), 0) FROM traces)"""
+           (SELECT coalesce(bit_xor(hash(trace_id, system, session_id)), 0) FROM traces)"""
 
 
 def prepare_base(con: duckdb.DuckDBPyConnection) -> None:
@@ -110,7 +126,10 @@ def scoped(
     its copies, the attributes the analyses read: ``timeout_ms``, ``parent_trace_id``,
     ``sequence``, ``reason``, ``is_handled``: some event, in any trace, reacts to it, and
     ``after``: how many of its trace's events come after it),
-    ``node`` (the same) and ``edge`` (causation child -> parent, for children in scope).
+    ``node`` (the same), ``edge`` (child -> parent edges for children in scope, ``relation``
+    ``causes`` or ``contains``) and ``cause`` (its causation edges: what the event-flow
+    detectors read). Each event has a ``kind``: ``span``, ``span_event``, ``message`` or
+    ``event``; ``sk`` is the key of its enclosing span.
     ``start`` and ``end`` keep traces whose first event lies in ``[start, end)``.
     """
     # Only the filters given enter the SQL (their values as parameters): a filter on a NULL
@@ -135,7 +154,8 @@ def scoped(
         ),
         uev AS (SELECT * FROM _toolkit_node WHERE {cond.format(t="trace_id")}),
         node AS (SELECT * FROM uev),
-        edge AS (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")})"""
+        edge AS (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")}),
+        cause AS (SELECT * FROM edge WHERE relation = 'causes')"""
     params = {"trace_id": trace_id, "system": system, "start": _text(start), "end": _text(end)}
     params = {k: v for k, v in params.items() if v is not None}
     return sql, params
@@ -149,7 +169,8 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
     """CTEs ``last_event`` (each trace's last event) and ``terminal_type(sys, type)``.
 
     Terminal types are declared (the same for every system), or learnt per system from the
-    data: a type is terminal when no event ever reacts to it (a sink), it occurs in at least
+    event-log records (kind ``event``; a span tree ends when its root span ends, and spans,
+    span events and messages never make a type terminal): a type is terminal when no event ever reacts to it (a sink), it occurs in at least
     two traces, it is the last event (latest ``ts``) of more than half of them, and on average
     fewer than half an event is recorded after it. The last condition keeps a sink that is last
     only because many runs broke off after it (a human's reply, say: in the runs that go on,
@@ -174,7 +195,7 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
         SELECT sys, type FROM (
             SELECT sys, type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
                    count(DISTINCT trace_id) FILTER (after = 0) AS last_in, avg(after) AS mean_after
-            FROM node GROUP BY sys, type
+            FROM node WHERE kind = 'event' GROUP BY sys, type
         ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces AND mean_after < 0.5
     )"""
     )

@@ -24,30 +24,37 @@ the trace carries (traces connected by span links are joined into one session af
 * ``failure`` when the root span failed, or when the trace's last agent or LLM step (the one
   that ended last among spans whose type is an agent or model call: :data:`STEP_TYPES`) failed;
 * ``success`` when the root span is there, ended and neither of the above holds;
-* NULL when the file holds no root span (a fragment of a trace recorded elsewhere).
+* else NULL (the file holds no root span: a fragment, or a root that never ended).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+_AUTOGEN_NAME = "regexp_replace({x}, '_[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$', '')"
+
 # One rule per framework convention: (where it comes from, SQL over the staged row). ``a`` is
 # the attributes parsed once (see _ATTR_KEYS), ``name`` the span name, ``type`` the mapped type.
 AGENT_RULES: list[tuple[str, str]] = [
     ("OpenTelemetry GenAI: gen_ai.agent.name", "a['gen_ai.agent.name']"),
     ("OpenInference: agent.name", "a['agent.name']"),
+    ("OpenInference (CrewAI, AutoGen AgentChat, OpenAI Agents): graph.node.id",
+     "a['graph.node.id']"),
+    # AutoGen agent types are '<name>_<team uuid>' inside a team: the name is the agent
     ("AutoGen core runtime: the agent that processes a message",
      "CASE WHEN lower(a['messaging.operation']) = 'process' OR a['span.kind'] = 'consumer' "
-     "THEN coalesce(a['recipient_agent_type'], a['messaging.destination']) END"),
+     "THEN " + _AUTOGEN_NAME.format(x="a['recipient_agent_type']") + " END"),
     ("AutoGen core runtime: the agent that publishes or sends a message",
-     "a['sender_agent_type']"),
+     _AUTOGEN_NAME.format(x="a['sender_agent_type']")),
     ("LangGraph (OpenInference LangChain): metadata.langgraph_node",
      "nullif(json_extract_string(a['metadata'], '$.langgraph_node'), '__start__')"),
     ("smolagents (OpenInference): an AGENT span named <agent>.run",
      "CASE WHEN a['openinference.span.kind'] = 'AGENT' "
      "THEN nullif(regexp_extract(name, '^(.+)\\.run$', 1), '') END"),
-    ("OpenInference / Langfuse: an AGENT span is named after its agent",
-     "CASE WHEN upper(coalesce(a['openinference.span.kind'], type)) = 'AGENT' THEN name END"),
+    # (not a root: OpenInference's OpenAI Agents root is an AGENT span named after the workflow)
+    ("OpenInference / Langfuse: an AGENT span below the root is named after its agent",
+     "CASE WHEN upper(coalesce(a['openinference.span.kind'], type)) = 'AGENT' "
+     "AND parent_span_id IS NOT NULL THEN name END"),
 ]  # fmt: skip
 
 TARGET_RULES: list[tuple[str, str]] = [
@@ -68,7 +75,7 @@ _ATTR_KEYS = [
     "gen_ai.agent.name", "agent.name", "messaging.operation", "messaging.operation.type",
     "span.kind", "recipient_agent_type", "sender_agent_type", "messaging.destination",
     "metadata", "openinference.span.kind", "handoff.to_agent", "session.id",
-    "gen_ai.conversation.id", "conversation.id", "thread_id", "service.name",
+    "gen_ai.conversation.id", "conversation.id", "thread_id", "service.name", "graph.node.id",
 ]  # fmt: skip
 _ATTR_STRUCT = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _ATTR_KEYS) + "}"
 
@@ -141,8 +148,7 @@ def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
             WHERE session_id IS NOT NULL GROUP BY trace_id
         )
         SELECT trace_id, r.service AS system, ss.session_id,
-               CASE WHEN r.trace_id IS NULL THEN NULL
-                    WHEN r.status = 'error' OR l.status = 'error' THEN 'failure'
+               CASE WHEN r.status = 'error' OR l.status = 'error' THEN 'failure'
                     WHEN r.end_ts IS NOT NULL THEN 'success' END AS outcome
         FROM (SELECT DISTINCT trace_id FROM st_span) t
         LEFT JOIN root r USING (trace_id) LEFT JOIN last_step l USING (trace_id)
@@ -187,9 +193,10 @@ def link_sessions(con: duckdb.DuckDBPyConnection) -> None:
             comp(t, root) USING KEY (t) AS (
                 SELECT a, a FROM und GROUP BY a
                 UNION
-                SELECT u.b, c.root FROM comp c JOIN und u ON u.a = c.t
+                -- the smallest label offered to each trace in this round, if it lowers its own
+                SELECT u.b, min(c.root) FROM comp c JOIN und u ON u.a = c.t
                 LEFT JOIN recurring.comp k ON k.t = u.b
-                WHERE c.root < coalesce(k.root, u.b)
+                GROUP BY u.b, k.root HAVING min(c.root) < coalesce(k.root, u.b)
             )
             SELECT c.t AS trace_id,
                    coalesce(min(x.session_id) OVER (PARTITION BY c.root), c.root) AS session_id
