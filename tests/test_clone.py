@@ -34,7 +34,7 @@ def test_what_tests_and_notebooks_read_is_committed(tracked, folder):
 
 
 def test_every_copy_keeps_its_licence():
-    for folder, licence in [("who_and_when", "LICENSE.md"), ("agentrx", "LICENSE.txt"),
+    for folder, licence in [(".", "LICENSE-who_and_when.md"), ("agentrx", "LICENSE.txt"),
                             ("tau_bench", "LICENSE"), ("mast", "PROVENANCE.md"),
                             ("traces", "PROVENANCE.md")]:  # fmt: skip
         assert (BUNDLED / folder / licence).is_file(), folder
@@ -46,7 +46,7 @@ def test_copies_match_the_originals():
     if not SHARED.is_dir():
         pytest.skip(f"no shared data to compare with at {SHARED}")
     ours = [p for p in BUNDLED.rglob("*") if p.is_file()]
-    added = {BUNDLED / "README.md", BUNDLED / "who_and_when" / "LICENSE.md"}
+    added = {BUNDLED / "README.md", BUNDLED / "LICENSE-who_and_when.md"}
     compared = 0
     for path in ours:
         if path in added:

@@ -79,7 +79,7 @@ def test_cli_report(tmp_path, capsys):
     con.close()
     assert main(["report", "--db", str(db), "--out", str(tmp_path / "out" / "r.html")]) == 0
     assert (tmp_path / "out" / "r.html").exists() and "wrote" in capsys.readouterr().out
-    assert main(["report", "--db", str(tmp_path / "missing.duckdb")]) == 2
+    assert main(["report", "--db", str(tmp_path / "missing.duckdb")]) == 1  # an error, not usage
 
 
 @pytest.mark.browser
