@@ -182,7 +182,7 @@ def test_bad_steps_are_rejected_and_the_rest_loads(con, tmp_path):
     assert list(result["rows"]) == [2] and list(result["rejected"]) == [2]
     assert con.execute("SELECT origin, reason FROM rejects ORDER BY 1").fetchall() == [
         (f"{path}#2", "step has no source"),
-        (f"{path}#3", "step is not an object"),
+        (f"{path}#3", "step is not an object but string"),
     ]
     row = con.execute(
         "SELECT parent_id, source, ts FROM events WHERE event_id = 'step:4'"

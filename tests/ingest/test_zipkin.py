@@ -209,5 +209,5 @@ def test_bad_span_is_rejected_and_the_rest_loads(con, tmp_path):
     assert con.execute("SELECT origin, reason FROM rejects ORDER BY origin").fetchall() == [
         (f"{path}#2", "span lacks traceId or id"),
         (f"{path}#3", "timestamp is not a number of microseconds: 'x'"),
-        (f"{path}#4", "span is not a JSON object but int"),
+        (f"{path}#4", "span is not a JSON object but number"),
     ]

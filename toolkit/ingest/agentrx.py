@@ -51,9 +51,17 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, RecordError, Rejects, reject, stage_rows
 from toolkit.ingest.chatlog import chain, raw, split_role, text_of
-from toolkit.ingest.files import load_json
+from toolkit.ingest.files import (
+    RECORD_FAILURES,
+    as_key,
+    as_list,
+    as_object,
+    check_record,
+    load_json,
+    reason_of,
+)
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -72,19 +80,25 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def _read_trajectory(con: duckdb.DuckDBPyConnection, path: Path, steps: list[Any]) -> None:
     trace_id = f"agentrx:magentic:{path.stem}"
     messages, task = [], None
+    rejects = Rejects(con)
     for i, step in enumerate(steps):
         seq = i + 1  # the ground truth's step_number is 1-based
-        if not isinstance(step, dict) or not isinstance(step.get("role"), str):
-            reject(con, f"{path}#{seq}", "step is not an object with a role", raw(step))
+        try:
+            if not isinstance(step, dict) or not isinstance(step.get("role"), str):
+                raise RecordError("step is not an object with a role")
+            check_record(step)
+            source, target, detail = split_role(step["role"])
+            content = text_of(step.get("content"))
+        except RECORD_FAILURES as e:
+            rejects.add(f"{path}#{seq}", reason_of(e), step)
             continue
-        source, target, detail = split_role(step["role"])
-        content = text_of(step.get("content"))
         if task is None and source == "human":
             task = content
         attrs = {"role": step["role"], **({"detail": detail} if detail else {})}
         messages.append(
             {"seq": seq, "source": source, "target": target, "content": content, "attrs": attrs}
         )
+    rejects.flush()
     stage_rows(
         con,
         "traces",
@@ -100,16 +114,27 @@ def _read_trajectory(con: duckdb.DuckDBPyConnection, path: Path, steps: list[Any
     stage_rows(con, "events", chain(trace_id, messages, f"{path}#"))
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else raw(value)
+
+
 def _read_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, entries: list[Any]) -> None:
     domain = "tau_retail" if "tau" in path.stem.lower() else "magentic"
     traces, notes = [], []
+    rejects = Rejects(con)
     for n, entry in enumerate(entries, start=1):
         origin = f"{path}#{n}"
-        if not isinstance(entry, dict) or entry.get("trajectory_id") in (None, ""):
-            reject(con, origin, "ground-truth entry without a trajectory_id", raw(entry))
+        try:
+            if not isinstance(entry, dict) or entry.get("trajectory_id") in (None, ""):
+                raise RecordError("ground-truth entry without a trajectory_id")
+            check_record(entry)
+            trajectory_id = as_key(entry["trajectory_id"], "trajectory_id")
+            root = as_object(entry.get("root_cause"), "root_cause")
+            failures = as_list(entry.get("failures"), "failures")
+        except RECORD_FAILURES as e:
+            rejects.add(origin, reason_of(e), entry)
             continue
-        trace_id = f"agentrx:{domain}:{entry['trajectory_id']}"
-        root = entry.get("root_cause") or {}
+        trace_id = f"agentrx:{domain}:{trajectory_id}"
         traces.append(
             {
                 "trace_id": trace_id,
@@ -123,10 +148,10 @@ def _read_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, entries: list
                 },
             }
         )
-        for failure in entry.get("failures") or []:
+        for failure in failures:
             step = failure.get("step_number") if isinstance(failure, dict) else None
-            if not isinstance(step, int):
-                reject(con, origin, "failure without an integer step_number", raw(failure))
+            if not isinstance(step, int) or isinstance(step, bool):
+                rejects.add(origin, "failure without an integer step_number", failure)
                 continue
             category = failure.get("failure_category")
             evidence = {
@@ -148,7 +173,8 @@ def _read_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, entries: list
             }
             notes.append(row | {"mode": "attribution"})
             if category:
-                notes.append(row | {"mode": f"agentrx:{category}"})
+                notes.append(row | {"mode": f"agentrx:{_text(category)}"})
+    rejects.flush()
     stage_rows(con, "traces", traces)
     stage_rows(con, "annotations", notes)
 

@@ -51,8 +51,17 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
-from toolkit.ingest.files import load_json
+from toolkit.ingest.base import Format, RecordError, Rejects, reject, stage_rows
+from toolkit.ingest.files import (
+    RECORD_FAILURES,
+    as_key,
+    as_list,
+    as_object,
+    check_record,
+    json_kind,
+    load_json,
+    reason_of,
+)
 
 _SNIFF = re.compile(rb'"schema_version"\s*:\s*"ATIF')
 _STEP_KEYS = {"step_id", "timestamp", "source", "message", "tool_calls", "observation"}
@@ -85,11 +94,13 @@ def _text(message: Any) -> str | None:
 def _ts(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError: kept in attrs
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _trace_id(session: str | None, trajectory_id: str | None) -> str | None:
+def _trace_id(session: Any, trajectory_id: Any) -> str | None:
+    session = as_key(session, "session_id")
+    trajectory_id = as_key(trajectory_id, "trajectory_id")
     if trajectory_id:
         return f"{session}/{trajectory_id}" if session else trajectory_id
     return session
@@ -98,17 +109,24 @@ def _trace_id(session: str | None, trajectory_id: str | None) -> str | None:
 def _trajectories(doc: Any) -> list[tuple[dict, str | None]]:
     """Each trajectory in the document with its inherited session id (embedded ones included)."""
     if isinstance(doc, dict) and "steps" not in doc and "schema_version" not in doc:
-        found = [t for t in doc.values() if isinstance(t, dict)]
+        found = list(doc.values())
     else:
-        found = [doc] if isinstance(doc, dict) else [t for t in doc if isinstance(t, dict)]
-    out: list[tuple[dict, str | None]] = []
+        found = [doc] if isinstance(doc, dict) else as_list(doc, "the document")
+    out: list[tuple[Any, Any]] = []
     for traj in found:
-        session = traj.get("session_id")
+        session = traj.get("session_id") if isinstance(traj, dict) else None
         out.append((traj, session))
-        out += [
-            (s, session) for s in traj.get("subagent_trajectories") or [] if isinstance(s, dict)
-        ]
+        if isinstance(traj, dict):
+            subs = traj.get("subagent_trajectories")
+            out += [(s, session) for s in (subs if isinstance(subs, list) else [])]
     return out
+
+
+def _clip(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:10000]
+    except (ValueError, RecursionError):
+        return repr(value)[:10000]
 
 
 class _Reader:
@@ -119,21 +137,24 @@ class _Reader:
         self.events: list[dict] = []
         self.traces: list[dict] = []
         self.delegations: dict[str, tuple[str, str]] = {}  # child trace -> (parent trace, event)
+        self.rejects = Rejects(con)
 
-    def event(self, **row: Any) -> None:
-        self.ord += 1
-        self.events.append(row | {"ord": self.ord, "seq": self.ord})
+    def event(self, out: list[dict], **row: Any) -> None:
+        out.append(row)
 
-    def trajectory(self, traj: dict, session: str | None) -> None:
-        trace_id = _trace_id(traj.get("session_id") or session, traj.get("trajectory_id"))
-        steps = traj.get("steps")
-        if not trace_id or not isinstance(steps, list):
-            reject(
-                self.con,
-                f"{self.path}#0",
-                "trajectory lacks session_id/trajectory_id or steps",
-                json.dumps(traj, ensure_ascii=False)[:10000],
+    def trajectory(self, traj: Any, session: Any) -> None:
+        try:
+            if not isinstance(traj, dict):
+                raise RecordError(f"trajectory is not an object but {json_kind(traj)}")
+            check_record(
+                {k: v for k, v in traj.items() if k not in ("steps", "subagent_trajectories")}
             )
+            trace_id = _trace_id(traj.get("session_id") or session, traj.get("trajectory_id"))
+            steps = traj.get("steps")
+            if not trace_id or not isinstance(steps, list):
+                raise RecordError("trajectory lacks session_id/trajectory_id or steps")
+        except RECORD_FAILURES as e:
+            self.rejects.add(f"{self.path}#0", reason_of(e), _clip(traj))
             return
         agent = traj.get("agent")
         agent = agent if isinstance(agent, dict) else {}
@@ -141,14 +162,17 @@ class _Reader:
         base = re.fullmatch(r"(.+)-cont-\d+", trace_id)
         if base:
             attrs["continues"] = base.group(1)
-        task = next(
-            (
-                _text(s.get("message"))
-                for s in steps
-                if isinstance(s, dict) and s.get("source") == "user"
-            ),
-            None,
-        )
+        try:  # the first user message; a step too odd to read is rejected below instead
+            task = next(
+                (
+                    _text(s.get("message"))
+                    for s in steps
+                    if isinstance(s, dict) and s.get("source") == "user"
+                ),
+                None,
+            )
+        except RECORD_FAILURES:
+            task = None
         self.traces.append(
             {
                 "trace_id": trace_id,
@@ -161,19 +185,30 @@ class _Reader:
         for i, step in enumerate(steps, start=1):
             self.n += 1
             origin = f"{self.path}#{self.n}"
-            if not isinstance(step, dict) or not step.get("source"):
-                reason = (
-                    "step is not an object" if not isinstance(step, dict) else "step has no source"
-                )
-                reject(self.con, origin, reason, json.dumps(step, ensure_ascii=False))
+            try:
+                if not isinstance(step, dict):
+                    raise RecordError(f"step is not an object but {json_kind(step)}")
+                if not step.get("source"):
+                    raise RecordError("step has no source")
+                if not isinstance(step["source"], str):
+                    raise RecordError(f"source must be a string, not {json_kind(step['source'])}")
+                check_record(step)
+                parent_trace, before = None, previous
+                if previous is None and trace_id in self.delegations:
+                    parent_trace, before = self.delegations[trace_id]
+                rows: list[dict] = []
+                last = self.step(rows, step, i, trace_id, agent, origin, before, parent_trace)
+            except RECORD_FAILURES as e:
+                self.rejects.add(origin, reason_of(e), step)
                 continue
-            parent_trace = None
-            if previous is None and trace_id in self.delegations:
-                parent_trace, previous = self.delegations[trace_id]
-            previous = self.step(step, i, trace_id, agent, origin, previous, parent_trace)
+            for row in rows:
+                self.ord += 1
+                self.events.append(row | {"ord": self.ord, "seq": self.ord})
+            previous = last
 
     def step(
         self,
+        out: list[dict],
         step: dict,
         i: int,
         trace_id: str,
@@ -195,6 +230,7 @@ class _Reader:
             ts, attrs["timestamp"] = None, step.get("timestamp")
         row = {"trace_id": trace_id, "ts": ts, "origin": origin}
         self.event(
+            out,
             **row,
             event_id=sid,
             parent_id=parent,
@@ -204,13 +240,14 @@ class _Reader:
             attrs=attrs,
         )
         calls = {}
-        for j, call in enumerate(step.get("tool_calls") or [], start=1):
+        for j, call in enumerate(as_list(step.get("tool_calls"), "tool_calls"), start=1):
             call = call if isinstance(call, dict) else {"arguments": call}
-            call_id = call.get("tool_call_id") or f"tc_{j}"
+            call_id = as_key(call.get("tool_call_id"), "tool_call_id") or f"tc_{j}"
             calls[call_id] = (f"{sid}:tool:{call_id}", call.get("function_name"))
             extra = {k: v for k, v in call.items() if k not in ("function_name", "arguments")}
             args = call.get("arguments")
             self.event(
+                out,
                 **row,
                 event_id=calls[call_id][0],
                 parent_id=sid,
@@ -221,13 +258,16 @@ class _Reader:
                 attrs=extra or None,
             )
         last = sid
-        results = (step.get("observation") or {}).get("results") or []
+        observation = as_object(step.get("observation"), "observation")
+        results = as_list(observation.get("results"), "observation.results")
         for k, result in enumerate(results, start=1):
             result = result if isinstance(result, dict) else {"content": result}
-            call_event, function = calls.get(result.get("source_call_id"), (sid, None))
+            source_call = as_key(result.get("source_call_id"), "source_call_id")
+            call_event, function = calls.get(source_call or "", (sid, None))
             last = f"{sid}:result:{k}"
             extra = {k2: v for k2, v in result.items() if k2 != "content"}
             self.event(
+                out,
                 **row,
                 event_id=last,
                 parent_id=call_event,
@@ -237,7 +277,7 @@ class _Reader:
                 content=_text(result.get("content")),
                 attrs=extra or None,
             )
-            for ref in result.get("subagent_trajectory_ref") or []:
+            for ref in as_list(result.get("subagent_trajectory_ref"), "subagent_trajectory_ref"):
                 if isinstance(ref, dict):
                     child = _trace_id(ref.get("session_id"), ref.get("trajectory_id"))
                     if child:
@@ -254,8 +294,14 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if doc is None:
         return
     reader = _Reader(con, path)
-    for traj, session in _trajectories(doc):
+    try:
+        trajectories = _trajectories(doc)
+    except RecordError as e:
+        reject(con, f"{path}#0", f"not an ATIF document: {e}", _clip(doc))
+        return
+    for traj, session in trajectories:
         reader.trajectory(traj, session)
+    reader.rejects.flush()
     stage_rows(con, "events", reader.events)
     stage_rows(con, "traces", reader.traces)
 

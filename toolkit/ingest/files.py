@@ -399,3 +399,26 @@ def document_is_json(con: duckdb.DuckDBPyConnection) -> bool | None:
         "SELECT CASE WHEN trim(raw, ' \t\r\n') = '' THEN NULL ELSE json_valid(raw) END "
         "FROM raw_records"
     ).fetchall()[0][0]
+
+
+# What converting one record may raise on data of an unexpected shape. A Python reader checks
+# types at its boundary (RecordError, with a precise reason); this net turns whatever a check
+# missed into a reject of that one record, never a failed file.
+RECORD_FAILURES = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+)
+
+
+def reason_of(e: BaseException) -> str:
+    """The reject reason for an exception raised while converting one record."""
+    if isinstance(e, RecordError):
+        return str(e)
+    if isinstance(e, RecursionError):
+        return f"nested deeper than {MAX_DEPTH} levels"
+    return f"cannot convert the record ({type(e).__name__}: {e})"

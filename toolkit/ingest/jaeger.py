@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -68,7 +67,18 @@ from typing import Any
 import duckdb
 
 from toolkit.ingest import span_tree
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, RecordError, Rejects, stage_rows
+from toolkit.ingest.files import (
+    RECORD_FAILURES,
+    as_key,
+    as_list,
+    check_record,
+    json_kind,
+    looks_like_jsonl,
+    parse_json,
+    read_bytes,
+    reason_of,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UI_SPAN = re.compile(rb'"spanID"\s*:')
@@ -85,11 +95,11 @@ def sniff(head: bytes) -> bool:
     return bool(_OPERATION.search(head) and (_UI_SPAN.search(head) or _PROTO_SPAN.search(head)))
 
 
-def _hex_id(value: Any) -> str | None:
+def _hex_id(value: Any, name: str = "id") -> str | None:
     """A span or trace id as lowercase hex (protobuf JSON writes ids in base64)."""
-    if value is None or value == "":
+    text = as_key(value, name)
+    if text is None:
         return None
-    text = str(value)
     if re.fullmatch(r"[0-9a-fA-F]+", text):
         return text.lower()
     try:
@@ -100,18 +110,27 @@ def _hex_id(value: Any) -> str | None:
     return hexed[16:] if len(hexed) == 32 and hexed.startswith("0" * 16) else hexed
 
 
+def _micros(value: float) -> datetime:
+    """Microseconds since the epoch as a UTC time; ``ValueError`` beyond years 1-9999."""
+    try:
+        return _EPOCH + timedelta(microseconds=int(value))
+    except (OverflowError, ValueError):
+        raise ValueError(f"out of range: {value!r}") from None
+
+
 def _time(value: Any) -> datetime | None:
     """``startTime``: microseconds since the epoch, or an RFC 3339 string (protobuf JSON)."""
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _EPOCH + timedelta(microseconds=int(value))
+        return _micros(value)
     if isinstance(value, str):
         if re.fullmatch(r"\d+", value):
-            return _EPOCH + timedelta(microseconds=int(value))
+            return _micros(int(value))
         # Python keeps microseconds: cut nanosecond digits before parsing.
         text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
-        return datetime.fromisoformat(text).astimezone(UTC)
+        dt = datetime.fromisoformat(text)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
     raise ValueError(f"not a timestamp: {value!r}")
 
 
@@ -120,7 +139,9 @@ def _duration_us(value: Any) -> float | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    m = _DURATION.match(str(value))
+    if not isinstance(value, str):
+        raise RecordError(f"duration must be a number or a string, not {json_kind(value)}")
+    m = _DURATION.match(value)
     if not m:
         return None
     return float(m.group(1)) * _UNIT_US[m.group(2)]
@@ -129,13 +150,14 @@ def _duration_us(value: Any) -> float | None:
 def _kv(items: Any) -> dict[str, Any]:
     """Jaeger tags/fields (``{key, type, value}`` or protobuf ``{key, vStr...}``) as a dict."""
     out: dict[str, Any] = {}
-    for item in items or []:
+    for item in as_list(items, "tags"):
         if not isinstance(item, dict) or "key" not in item:
             continue
+        key = as_key(item["key"], "tag key") or ""
         if "value" in item:
-            out[item["key"]] = item["value"]
+            out[key] = item["value"]
         else:
-            out[item["key"]] = next((item[v] for v in _PROTO_VALUES if v in item), None)
+            out[key] = next((item[v] for v in _PROTO_VALUES if v in item), None)
     return out
 
 
@@ -145,15 +167,15 @@ def _is_true(value: Any) -> bool:
 
 def _parent(span: dict, trace_id: str) -> tuple[str | None, str | None, str | None]:
     """``(parent span id, parent trace id when another trace, ref type)``."""
-    refs = [r for r in span.get("references") or [] if isinstance(r, dict)]
+    refs = [r for r in as_list(span.get("references"), "references") if isinstance(r, dict)]
     if not refs:
         return None, None, None
 
     def key(r: dict) -> tuple[str, str | None, str]:
         return (
-            _hex_id(r.get("traceID", r.get("traceId"))) or trace_id,
-            _hex_id(r.get("spanID", r.get("spanId"))),
-            r.get("refType") or "CHILD_OF",
+            _hex_id(r.get("traceID", r.get("traceId")), "reference traceID") or trace_id,
+            _hex_id(r.get("spanID", r.get("spanId")), "reference spanID"),
+            as_key(r.get("refType"), "refType") or "CHILD_OF",
         )
 
     keyed = [key(r) for r in refs]
@@ -165,18 +187,26 @@ def _parent(span: dict, trace_id: str) -> tuple[str | None, str | None, str | No
 def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dict]:
     """The span's event and its log events; raises ``ValueError`` with the reject reason."""
     if not isinstance(span, dict):
-        raise ValueError(f"span is not a JSON object but {type(span).__name__}")
-    trace_id = _hex_id(span.get("traceID", span.get("traceId")))
-    span_id = _hex_id(span.get("spanID", span.get("spanId")))
+        raise RecordError(f"span is not a JSON object but {json_kind(span)}")
+    check_record(span)
+    trace_id = _hex_id(span.get("traceID", span.get("traceId")), "traceID")
+    span_id = _hex_id(span.get("spanID", span.get("spanId")), "spanID")
     if not trace_id or not span_id:
-        raise ValueError("span lacks traceID or spanID")
+        raise RecordError("span lacks traceID or spanID")
     try:
         ts = _time(span.get("startTime"))
     except ValueError as e:
-        raise ValueError(f"bad startTime: {e}") from None
+        raise RecordError(f"bad startTime: {e}") from None
     dur = _duration_us(span.get("duration"))
-    end_ts = ts + timedelta(microseconds=dur) if ts is not None and dur is not None else None
-    process = span.get("process") or processes.get(span.get("processID")) or {}
+    try:
+        end_ts = ts + timedelta(microseconds=dur) if ts is not None and dur is not None else None
+    except (OverflowError, ValueError):
+        raise RecordError(f"startTime + duration out of range: {dur!r}") from None
+    process_id = span.get("processID")
+    process = span.get("process") or (
+        processes.get(process_id) if isinstance(process_id, str) else None
+    )
+    process = process if isinstance(process, dict) else {}
     tags = _kv(span.get("tags"))
     parent_id, parent_trace, ref_type = _parent(span, trace_id)
     status_code = str(tags.get("otel.status_code", "")).upper()
@@ -207,7 +237,9 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
         | {
             "event_id": span_id,
             "kind": "message" if span_kind == "producer" else "span",
-            "parent_span_id": parent_id if ref_type == "CHILD_OF" and parent_trace is None else None,
+            "parent_span_id": parent_id
+            if ref_type == "CHILD_OF" and parent_trace is None
+            else None,
             "parent_id": None if contained else parent_id,
             "name": span.get("operationName"),
             "type": span.get("operationName") or "span",
@@ -219,14 +251,17 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
             "attrs": attrs or None,
         }
     ]
-    for n, log in enumerate(span.get("logs") or [], start=1):
+    for n, log in enumerate(as_list(span.get("logs"), "logs"), start=1):
         fields = _kv(log.get("fields")) if isinstance(log, dict) else {}
         event = fields.pop("event", None)
         message = fields.pop("message", None)
         try:
             log_ts = _time(log.get("timestamp")) if isinstance(log, dict) else None
         except ValueError:
-            log_ts, fields["timestamp"] = None, log.get("timestamp")
+            log_ts, fields["timestamp"] = (
+                None,
+                log.get("timestamp") if isinstance(log, dict) else None,
+            )
         events.append(
             base
             | {
@@ -246,50 +281,66 @@ def _processes(trace: dict) -> dict:
     procs = trace.get("processes")
     if isinstance(procs, dict):
         return procs
-    return {
-        p.get("processID"): p.get("process") or {}
-        for p in trace.get("processMap") or []
-        if isinstance(p, dict)
-    }
+    out = {}
+    for p in as_list(trace.get("processMap"), "processMap"):
+        if isinstance(p, dict) and isinstance(p.get("processID"), str):
+            out[p["processID"]] = p.get("process") or {}
+    return out
 
 
-def _spans(doc: Any) -> Iterator[tuple[Any, dict]]:
-    """Every span of a Jaeger document with its trace's process table."""
+def _spans(doc: Any) -> Iterator[tuple[Any, dict, str | None]]:
+    """Every span of a Jaeger document with its trace's process table, or (a trace that cannot
+    be read, ``{}``, the reason)."""
     if isinstance(doc, dict) and "data" in doc:
         doc = doc["data"]
     traces = doc if isinstance(doc, list) else [doc]
     for item in traces:
         if isinstance(item, dict) and "spans" in item:
-            procs = _processes(item)
-            for span in item.get("spans") or []:
-                yield span, procs
+            try:
+                procs = _processes(item)
+                spans = as_list(item.get("spans"), "spans")
+            except RecordError as e:
+                yield item, {}, f"trace: {e}"
+                continue
+            for span in spans:
+                yield span, procs, None
         else:  # a bare span list
-            yield item, {}
+            yield item, {}, None
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of a Jaeger JSON file (document or span-per-line) for ``toolkit.ingest``."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    rejects = Rejects(con)
+    items: list[tuple[Any, dict, str, str | None]] = []
     try:
-        items: list[tuple[Any, dict, str, str]] = [
-            (s, p, f"{path}#{n}", json.dumps(s, ensure_ascii=False))
-            for n, (s, p) in enumerate(_spans(json.loads(text)), start=1)
-        ]
-    except json.JSONDecodeError:
-        items = []
-        for n, line in enumerate(text.splitlines(), start=1):
+        doc = parse_json(text)
+    except ValueError as e:
+        if not looks_like_jsonl(text[:65536].encode()):
+            # one broken document: one reject, not one per line
+            rejects.add(f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
+            rejects.flush()
+            return
+        # one span per line; split on \n only (U+2028 may sit inside a JSON string)
+        for n, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
-                items.append((json.loads(line), {}, f"{path}:{n}", line))
-            except json.JSONDecodeError as e:
-                reject(con, f"{path}:{n}", f"not valid JSON: {e.msg}", line)
+                items.append((parse_json(line), {}, f"{path}:{n}", None))
+            except ValueError as e:
+                rejects.add(f"{path}:{n}", f"not valid JSON: {e}", line)
+    else:
+        for n, (span, procs, why) in enumerate(_spans(doc), start=1):
+            items.append((span, procs, f"{path}#{n}", why))
     rows: list[dict] = []
-    for ord_, (span, procs, origin, raw) in enumerate(items, start=1):
+    for ord_, (span, procs, origin, why) in enumerate(items, start=1):
         try:
+            if why:
+                raise RecordError(why)
             rows += _span_events(span, procs, origin, ord_)
-        except ValueError as e:
-            reject(con, origin, str(e), raw)
+        except RECORD_FAILURES as e:
+            rejects.add(origin, reason_of(e), span)
+    rejects.flush()
     stage_rows(con, "events", rows)
     span_tree.derive(con)
 

@@ -53,6 +53,7 @@ import duckdb
 
 from toolkit.ingest import span_tree
 from toolkit.ingest.base import Format, reject
+from toolkit.ingest.files import read_bytes
 
 _PROJECT = re.compile(rb'"projectId"\s*:')
 _LANGFUSE = re.compile(rb'"(parentObservationId|bookmarked|observations)"\s*:')
@@ -78,9 +79,17 @@ def _drop(keys: list[str]) -> str:
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage one Langfuse trace export for ``toolkit.ingest``."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    if not con.execute("SELECT json_valid($t)", {"t": text}).fetchall()[0][0]:
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    valid, kind = con.execute(
+        "SELECT json_valid($t), CASE WHEN json_valid($t) THEN json_type($t::JSON) END", {"t": text}
+    ).fetchall()[0]
+    if not valid:
         reject(con, f"{path}#0", "file is not valid JSON", text[:10000])
+        return
+    if kind != "OBJECT":
+        reject(
+            con, f"{path}#0", f"not a Langfuse export (an object) but {kind.lower()}", text[:10000]
+        )
         return
     con.execute(
         """

@@ -60,9 +60,9 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, Rejects, reject, stage_rows
 from toolkit.ingest.chatlog import chain, is_missing, raw
-from toolkit.ingest.files import load_json
+from toolkit.ingest.files import RECORD_FAILURES, check_record, load_json, reason_of
 from toolkit.ingest.mast_codes import final_code
 from toolkit.ingest.mast_logs import split_trajectory
 
@@ -95,28 +95,51 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if not isinstance(doc, list):
         reject(con, f"{path}#0", "not a list of MAD records", raw(doc)[:10000])
         return
-    texts = {n: _trajectory(r) for n, r in enumerate(doc, start=1) if isinstance(r, dict)}
-    shas = {n: hashlib.sha256(t.encode()).hexdigest() for n, t in texts.items() if t is not None}
+    texts: dict[int, str | None] = {}
+    problems: dict[int, str] = {}
+    for n, r in enumerate(doc, start=1):
+        if not isinstance(r, dict):
+            continue
+        try:
+            check_record(r)
+            texts[n] = _trajectory(r)
+        except RECORD_FAILURES as e:
+            problems[n] = reason_of(e)
+    shas = {
+        n: hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()
+        for n, t in texts.items()
+        if t is not None
+    }
     ids: dict[int, str] = {}
     seen: Counter[str] = Counter()
     traces, events, notes = [], [], []
+    rejects = Rejects(con)
     for n, rec in enumerate(doc, start=1):
         origin = f"{path}#{n}"
-        if n not in shas or not rec.get("mas_name"):
-            reject(con, origin, "not a MAD record (an object with mas_name and trace)", raw(rec))
+        if n in problems:
+            rejects.add(origin, problems[n], None)
+            continue
+        if n not in shas or not isinstance(rec.get("mas_name"), str) or not rec["mas_name"]:
+            rejects.add(origin, "not a MAD record (an object with mas_name and trace)", rec)
             continue
         mas, bench, swapped = _fix_swap(rec.get("mas_name"), rec.get("benchmark_name"))
         system = SYSTEMS.get(mas, mas)
         suffix = _slug(rec["round"]) if "round" in rec else _content_key(rec, shas[n])
         trace_id = f"mad:{mas}:{rec.get('trace_id')}:{suffix}"
+        text = texts[n]
+        assert text is not None  # n is in shas, which holds only the records with a text
+        try:
+            messages, task, run_attrs = split_trajectory(system, text)
+            message_rows = chain(trace_id, messages, f"{origin}/")
+        except RECORD_FAILURES as e:
+            rejects.add(origin, f"trajectory: {reason_of(e)}", rec)
+            continue
         seen[trace_id] += 1
         if seen[trace_id] > 1:
             trace_id += f"#{seen[trace_id]}"
+            message_rows = [r | {"trace_id": trace_id} for r in message_rows]
         ids[n] = trace_id
-        text = texts[n]
-        assert text is not None  # n is in shas, which holds only the records with a text
-        messages, task, run_attrs = split_trajectory(system, text)
-        events += chain(trace_id, messages, f"{origin}/")
+        events += message_rows
         attrs = {
             "dataset": "MAD-human" if "annotations" in rec else "MAD-full",
             "benchmark": bench,
@@ -135,7 +158,11 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         if isinstance(rec.get("trace"), dict):
             attrs |= {k: v for k, v in rec["trace"].items() if k != "trajectory"}
         traces.append({"trace_id": trace_id, "system": system, "task": task, "attrs": attrs})
-        notes += _annotations(con, rec, trace_id, origin)
+        try:
+            notes += _annotations(con, rec, trace_id, origin)
+        except RECORD_FAILURES as e:
+            rejects.add(origin, f"annotations: {reason_of(e)}", rec.get("annotations"))
+    rejects.flush()
     by_sha: dict[str, list[str]] = defaultdict(list)
     for n, trace_id in ids.items():
         by_sha[shas[n]].append(trace_id)
@@ -158,7 +185,7 @@ def _trajectory(rec: dict) -> str | None:
 
 
 def _fix_swap(mas: Any, bench: Any) -> tuple[Any, Any, bool]:
-    if mas not in SYSTEMS and bench in SYSTEMS:
+    if mas not in SYSTEMS and isinstance(bench, str) and bench in SYSTEMS:
         return bench, mas, True
     return mas, bench, False
 
@@ -183,7 +210,8 @@ def _annotations(
         items = [(code, None, {"mast-llm": v}) for code, v in rec["mast_annotation"].items()]
     else:
         items = []
-        for entry in rec.get("annotations") or []:
+        entries = rec.get("annotations")
+        for entry in entries if isinstance(entries, list) else []:
             m = _MODE.match(str(entry.get("failure mode", ""))) if isinstance(entry, dict) else None
             if m is None:
                 reject(

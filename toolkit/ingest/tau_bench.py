@@ -45,9 +45,17 @@ from typing import Any
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, RecordError, Rejects, reject, stage_rows
 from toolkit.ingest.chatlog import raw, text_of
-from toolkit.ingest.files import load_json
+from toolkit.ingest.files import (
+    RECORD_FAILURES,
+    as_key,
+    as_list,
+    as_object,
+    check_record,
+    load_json,
+    reason_of,
+)
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -60,88 +68,111 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         reject(con, f"{path}#0", "not a τ-bench run or list of runs", raw(doc)[:10000])
         return
     traces, events = [], []
+    rejects = Rejects(con)
     for n, run in enumerate(runs, start=1):
-        if not isinstance(run, dict) or not isinstance(run.get("traj"), list):
-            reject(con, f"{path}#{n}", "run without a traj list", raw(run))
-            continue
-        trial = run.get("trial", n)
-        trace_id = f"taubench:{path.stem}:{run.get('task_id')}:{trial}"
-        info_value, task_value = run.get("info"), None
-        info: dict = info_value if isinstance(info_value, dict) else {}
-        task_value = info.get("task")
-        task: dict = task_value if isinstance(task_value, dict) else {}
-        reward = run.get("reward")
-        traces.append(
-            {
+        try:
+            if not isinstance(run, dict) or not isinstance(run.get("traj"), list):
+                raise RecordError("run without a traj list")
+            check_record({k: v for k, v in run.items() if k != "traj"})
+            trial = as_key(run.get("trial"), "trial") or n
+            trace_id = f"taubench:{path.stem}:{as_key(run.get('task_id'), 'task_id')}:{trial}"
+            info = as_object(run.get("info"), "info")
+            task_value = info.get("task")
+            task: dict = task_value if isinstance(task_value, dict) else {}
+            reward = run.get("reward")
+            trace = {
                 "trace_id": trace_id,
                 "system": "tau-bench",
                 "task": task.get("instruction"),
                 "outcome": None if reward is None else ("success" if reward == 1 else "failure"),
                 "attrs": {k: v for k, v in run.items() if k != "traj"},
             }
-        )
-        events += _run_events(con, trace_id, run["traj"], f"{path}#{n}/")
+        except RECORD_FAILURES as e:
+            rejects.add(f"{path}#{n}", reason_of(e), run)
+            continue
+        traces.append(trace)
+        events += _run_events(rejects, trace_id, run["traj"], f"{path}#{n}/")
+    rejects.flush()
     stage_rows(con, "traces", traces)
     stage_rows(con, "events", events)
 
 
-def _run_events(
-    con: duckdb.DuckDBPyConnection, trace_id: str, traj: list[Any], origin: str
-) -> list[dict]:
+def _run_events(rejects: Rejects, trace_id: str, traj: list[Any], origin: str) -> list[dict]:
     rows: list[dict[str, Any]] = []
     calls: dict[str, str] = {}  # call id -> event_id of its latest call
 
-    def add(seq: int, event_id: str, **row: Any) -> None:
-        row.setdefault("parent_id", rows[-1]["event_id"] if rows else None)
-        rows.append(
-            {
-                "trace_id": trace_id,
-                "seq": seq,
-                "event_id": event_id,
-                "origin": f"{origin}{seq}",
-                **row,
-            }
-        )
+    def row(seq: int, event_id: str, parent: str | None, **cols: Any) -> dict[str, Any]:
+        return {
+            "trace_id": trace_id,
+            "seq": seq,
+            "event_id": event_id,
+            "origin": f"{origin}{seq}",
+            "parent_id": parent,
+            **cols,
+        }
 
     for i, msg in enumerate(traj):
-        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
-            reject(con, f"{origin}{i}", "message without a role", raw(msg))
+        try:
+            new = _message_rows(i, msg, calls, rows[-1]["event_id"] if rows else None, row)
+        except RECORD_FAILURES as e:
+            rejects.add(f"{origin}{i}", reason_of(e), msg)
             continue
-        role = msg["role"]
-        if role == "tool":
-            call_id = msg.get("tool_call_id")
-            parent = calls.get(call_id) if call_id else None
-            add(
+        for r in new:
+            if r.get("tool_call_id"):
+                calls[r.pop("tool_call_id")] = r["event_id"]
+            r.pop("tool_call_id", None)
+        rows += new
+    return rows
+
+
+def _message_rows(
+    i: int, msg: Any, calls: dict[str, str], previous: str | None, row: Any
+) -> list[dict[str, Any]]:
+    """The events of message ``i``; raises with the reject reason when it cannot be read."""
+    if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+        raise RecordError("message without a role")
+    check_record(msg)
+    role = msg["role"]
+    if role == "tool":
+        call_id = as_key(msg.get("tool_call_id"), "tool_call_id")
+        parent = (calls.get(call_id) if call_id else None) or previous
+        return [
+            row(
                 i,
                 str(i),
+                parent,
                 type="tool_result",
                 source=msg.get("name"),
                 target="assistant",
                 content=text_of(msg.get("content")),
                 correlation_id=call_id,
-                **({"parent_id": parent} if parent else {}),
             )
-            continue
-        tool_calls = msg.get("tool_calls") or []
-        content = text_of(msg.get("content"))
-        if content or not tool_calls:
-            add(i, str(i), type="message", source=role, content=content)
-        for k, call in enumerate(tool_calls):
-            fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-            args = fn.get("arguments")
-            event_id = f"{i}.{k}"
-            add(
+        ]
+    tool_calls = as_list(msg.get("tool_calls"), "tool_calls")
+    content = text_of(msg.get("content"))
+    out: list[dict[str, Any]] = []
+    if content or not tool_calls:
+        out.append(row(i, str(i), previous, type="message", source=role, content=content))
+    for k, call in enumerate(tool_calls):
+        call = as_object(call, "tool call")
+        fn = as_object(call.get("function"), "function")
+        args = fn.get("arguments")
+        call_id = as_key(call.get("id"), "tool call id")
+        event_id = f"{i}.{k}"
+        out.append(
+            row(
                 i,
                 event_id,
+                out[-1]["event_id"] if out else previous,
                 type="tool_call",
                 source=role,
                 target=fn.get("name"),
                 content=args if isinstance(args, str) else json.dumps(args),
-                correlation_id=call.get("id") if isinstance(call, dict) else None,
+                correlation_id=call_id,
+                tool_call_id=call_id,
             )
-            if isinstance(call, dict) and call.get("id"):
-                calls[call["id"]] = event_id
-    return rows
+        )
+    return out
 
 
 _TRAJ = re.compile(rb'"traj"\s*:\s*\[')

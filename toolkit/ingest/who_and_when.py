@@ -40,9 +40,9 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.ingest.base import Format, reject, stage_rows
+from toolkit.ingest.base import Format, RecordError, Rejects, reject, stage_rows
 from toolkit.ingest.chatlog import chain, raw, split_role, text_of
-from toolkit.ingest.files import load_json
+from toolkit.ingest.files import RECORD_FAILURES, as_key, check_record, load_json, reason_of
 
 SYSTEMS = {"Algorithm-Generated": "CaptainAgent", "Hand-Crafted": "Magentic-One"}
 _TRACE_ATTRS = ("ground_truth", "question_ID", "level", "mistake_type", "system_prompt")
@@ -60,6 +60,11 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         return
     if not isinstance(doc, dict) or not isinstance(doc.get("history"), list):
         reject(con, f"{path}#0", "not a Who&When record (an object with a history list)", raw(doc))
+        return
+    try:
+        check_record({k: v for k, v in doc.items() if k != "history"})
+    except RecordError as e:
+        reject(con, f"{path}#0", str(e), None)
         return
     trace_id = trace_id_for(path)
     subset = path.parent.name
@@ -79,23 +84,29 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         ],
     )
     steps = []
+    rejects = Rejects(con)
     for i, step in enumerate(doc["history"]):
-        if not isinstance(step, dict) or "content" not in step:
-            reject(con, f"{path}#{i}", "history step is not an object with content", raw(step))
-            continue
-        role = step.get("role")
-        name = step.get("name")
-        source, target, detail = split_role(name or role or "")
-        attrs = {"role": role, **({"detail": detail} if detail else {})}
-        steps.append(
-            {
-                "seq": i,
-                "source": source or None,
-                "target": target,
-                "content": text_of(step.get("content")),
-                "attrs": attrs,
-            }
-        )
+        try:
+            if not isinstance(step, dict) or "content" not in step:
+                raise RecordError("history step is not an object with content")
+            check_record(step)
+            role = step.get("role")
+            name = step.get("name")
+            label = as_key(name, "name") or as_key(role, "role") or ""
+            source, target, detail = split_role(label)
+            attrs = {"role": role, **({"detail": detail} if detail else {})}
+            steps.append(
+                {
+                    "seq": i,
+                    "source": source or None,
+                    "target": target,
+                    "content": text_of(step.get("content")),
+                    "attrs": attrs,
+                }
+            )
+        except RECORD_FAILURES as e:
+            rejects.add(f"{path}#{i}", reason_of(e), step)
+    rejects.flush()
     stage_rows(con, "events", chain(trace_id, steps, f"{path}#"))
     _stage_attribution(con, path, trace_id, doc)
 

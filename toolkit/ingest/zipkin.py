@@ -44,7 +44,6 @@ JSON is rejected whole (``path#0``).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,8 +52,17 @@ from typing import Any
 import duckdb
 
 from toolkit.ingest import span_tree
-from toolkit.ingest.base import Format, reject, stage_rows
-from toolkit.ingest.files import load_json
+from toolkit.ingest.base import Format, RecordError, Rejects, stage_rows
+from toolkit.ingest.files import (
+    RECORD_FAILURES,
+    as_key,
+    as_list,
+    as_object,
+    check_record,
+    json_kind,
+    load_json,
+    reason_of,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACE_ID = re.compile(rb'"traceId"\s*:')
@@ -76,8 +84,11 @@ def _micros(value: Any, name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} is not a number of microseconds: {value!r}")
-    return _EPOCH + timedelta(microseconds=int(value))
+        raise RecordError(f"{name} is not a number of microseconds: {value!r}")
+    try:
+        return _EPOCH + timedelta(microseconds=int(value))
+    except (OverflowError, ValueError):
+        raise RecordError(f"{name} is out of range: {value!r}") from None
 
 
 def _service(endpoint: Any) -> str | None:
@@ -125,13 +136,23 @@ def _server_parent(span: dict, halves: list[tuple[str, dict]]) -> str | None:
 
 
 def _check(span: Any) -> None:
+    """Type checks at the boundary: ids are strings (or integers), times are numbers."""
     if not isinstance(span, dict):
-        raise ValueError(f"span is not a JSON object but {type(span).__name__}")
-    if not span.get("traceId") or not span.get("id"):
-        raise ValueError("span lacks traceId or id")
-    _micros(span.get("timestamp"), "timestamp")
-    if span.get("duration") is not None and _micros(span["duration"], "duration") is None:
-        raise ValueError("bad duration")
+        raise RecordError(f"span is not a JSON object but {json_kind(span)}")
+    check_record(span)
+    if not as_key(span.get("traceId"), "traceId") or not as_key(span.get("id"), "id"):
+        raise RecordError("span lacks traceId or id")
+    as_key(span.get("parentId"), "parentId")
+    ts = _micros(span.get("timestamp"), "timestamp")
+    if span.get("duration") is not None:
+        _micros(span["duration"], "duration")
+        if ts is not None:
+            try:
+                ts + timedelta(microseconds=int(span["duration"]))
+            except (OverflowError, ValueError):
+                raise RecordError("timestamp + duration is out of range") from None
+    as_list(span.get("annotations"), "annotations")
+    as_object(span.get("tags"), "tags")
 
 
 def _span_events(span: dict, n: int, origin: str, client_ids: set, halves: dict) -> list[dict]:
@@ -174,11 +195,11 @@ def _span_events(span: dict, n: int, origin: str, client_ids: set, halves: dict)
             "attrs": {k: v for k, v in attrs.items() if v is not None},
         }
     ]
-    for k, ann in enumerate(span.get("annotations") or [], start=1):
+    for k, ann in enumerate(as_list(span.get("annotations"), "annotations"), start=1):
         ann = ann if isinstance(ann, dict) else {"value": ann}
         try:
             ann_ts = _micros(ann.get("timestamp"), "timestamp")
-        except ValueError:
+        except RecordError:
             ann_ts = None
         events.append(
             base
@@ -199,19 +220,24 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     if doc is None:
         return
     spans = doc if isinstance(doc, list) else [doc]
+    rejects = Rejects(con)
     good: list[tuple[int, dict]] = []
     for n, span in enumerate(spans, start=1):
         try:
             _check(span)
             good.append((n, span))
-        except ValueError as e:
-            reject(con, f"{path}#{n}", str(e), json.dumps(span, ensure_ascii=False))
+        except RECORD_FAILURES as e:
+            rejects.add(f"{path}#{n}", reason_of(e), span)
     key = lambda s: (str(s["traceId"]).lower(), str(s["id"]).lower())  # noqa: E731
     client_ids = {key(s) for _, s in good if not s.get("shared")}
     halves = _server_halves(good)
     rows: list[dict] = []
     for n, span in good:
-        rows += _span_events(span, n, f"{path}#{n}", client_ids, halves)
+        try:
+            rows += _span_events(span, n, f"{path}#{n}", client_ids, halves)
+        except RECORD_FAILURES as e:
+            rejects.add(f"{path}#{n}", reason_of(e), span)
+    rejects.flush()
     stage_rows(con, "events", rows)
     span_tree.derive(con)
 
