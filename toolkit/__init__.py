@@ -16,6 +16,7 @@ from toolkit.analyze import (
     hangs,
     late_events,
     latency,
+    sessions,
     summary,
     unhandled_events,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "query",
     "report",
     "save_figure",
+    "sessions",
     "simulate",
     "summary",
     "unhandled_events",

@@ -6,7 +6,8 @@ from toolkit.analyze.findings import FINDING_KINDS, findings, summary
 from toolkit.analyze.flow import escalations, hangs, unhandled_events
 from toolkit.analyze.graphs import event_graph, flow_edges, flow_graph
 from toolkit.analyze.latency import critical_path, latency
+from toolkit.analyze.sessions import sessions
 
 __all__ = ["FINDING_KINDS", "critical_path", "duplicates", "errors", "escalations", "event_graph",
            "findings", "flow_edges", "flow_graph", "hangs", "late_events", "latency",
-           "summary", "unhandled_events"]  # fmt: skip
+           "sessions", "summary", "unhandled_events"]  # fmt: skip

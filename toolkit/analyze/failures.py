@@ -21,37 +21,46 @@ def errors_query(**filters: Unpack[Filters]) -> Query:
         # spans, messages and events whose status is error (an exception event makes its
         # span's status error at ingest); the exception event itself is its span's record
         "failed AS (SELECT * FROM uev WHERE status = 'error' AND kind <> 'span_event')",
-        # The parts of a span are its child spans; the parts of a message are also the work
-        # it set off (a consumer's processing: AutoGen's send_message re-raises its error).
-        """last_part AS (
-            SELECT e.pk, arg_max(e.c_status, e.c_ts) AS status FROM edge e
-            JOIN uev p ON p.k = e.pk
-            WHERE e.c_kind <> 'span_event' AND (e.relation = 'contains' OR p.kind = 'message')
-            GROUP BY e.pk)""",
-        """origin AS (  -- a span whose last part failed only passed that failure on
-            SELECT f.* FROM failed f LEFT JOIN last_part c ON c.pk = f.k
-            WHERE c.status IS DISTINCT FROM 'error')""",
+        """retried AS (  -- the same operation tried again after the failure ended, not failing
+            SELECT f.k, arg_min(u.event_id, u.ts) AS retry_id FROM failed f JOIN uev u
+              ON u.trace_id = f.trace_id AND u.type = f.type AND u.kind = f.kind AND u.k <> f.k
+             AND u.target IS NOT DISTINCT FROM f.target AND u.name IS NOT DISTINCT FROM f.name
+             AND u.source IS NOT DISTINCT FROM f.source AND u.ts >= coalesce(f.end_ts, f.ts)
+             AND u.status IS DISTINCT FROM 'error'
+            GROUP BY f.k)""",
+        # The parts of a span are the spans inside it, and for a message also the work it set
+        # off (a consumer's processing: AutoGen's send_message re-raises its handler's error).
+        """part(top, k) AS (
+            SELECT k, k FROM failed
+            UNION
+            SELECT p.top, e.ck FROM part p JOIN edge e ON e.pk = p.k JOIN uev x ON x.k = e.pk
+            WHERE e.c_kind <> 'span_event' AND (e.relation = 'contains' OR x.kind = 'message')
+        )""",
+        """message AS (
+            SELECT f.k, coalesce(
+                (SELECT any_value(e.attrs->>'$."otel.status_description"') FROM ev e
+                 WHERE e.trace_id = f.trace_id AND e.event_id = f.event_id),
+                (SELECT any_value(e.content) FROM ev e
+                 WHERE e.trace_id = f.trace_id AND e.parent_span_id = f.event_id
+                   AND e.kind = 'span_event' AND e.status = 'error')) AS message
+            FROM failed f)""",
+        # A failure passed on: a failed part that did not recover, or whose message the
+        # failure repeats (smolagents fails a step with its tool's exception, even when retried)
+        """origin AS (
+            SELECT f.*, m.message FROM failed f JOIN message m USING (k)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM part p JOIN failed d ON d.k = p.k JOIN message dm ON dm.k = d.k
+                WHERE p.top = f.k AND d.k <> f.k
+                  AND (d.k NOT IN (SELECT k FROM retried) OR contains(m.message, dm.message)))
+        )""",
         """run_outcome AS (  -- a run's outcome: its last trace's with an outcome
             SELECT session, arg_max(t.outcome, u.last_ts) AS outcome FROM (
                 SELECT session, trace_id, max(coalesce(end_ts, ts)) AS last_ts FROM uev
                 GROUP BY ALL) u JOIN traces t USING (trace_id)
             WHERE t.outcome IS NOT NULL GROUP BY session)""",
         """judged AS (
-            SELECT o.*, r.event_id AS retry_id, ro.outcome,
-                   coalesce((SELECT any_value(e.attrs->>'$."otel.status_description"') FROM ev e
-                             WHERE e.trace_id = o.trace_id AND e.event_id = o.event_id),
-                            (SELECT any_value(e.content) FROM ev e
-                             WHERE e.trace_id = o.trace_id AND e.parent_span_id = o.event_id
-                               AND e.kind = 'span_event' AND e.status = 'error')) AS message
-            FROM origin o
-            LEFT JOIN run_outcome ro USING (session)
-            LEFT JOIN LATERAL (  -- the same operation tried again later and not failing
-                SELECT arg_min(u.event_id, u.ts) AS event_id FROM uev u
-                WHERE u.trace_id = o.trace_id AND u.type = o.type AND u.k <> o.k
-                  AND u.target IS NOT DISTINCT FROM o.target
-                  AND u.name IS NOT DISTINCT FROM o.name AND u.source IS NOT DISTINCT FROM o.source
-                  AND u.ts >= coalesce(o.end_ts, o.ts)
-                  AND u.status IS DISTINCT FROM 'error' AND u.kind = o.kind) r ON true)""",
+            SELECT o.*, r.retry_id, ro.outcome FROM origin o
+            LEFT JOIN retried r USING (k) LEFT JOIN run_outcome ro USING (session))""",
     ]
     select = """
         SELECT trace_id, event_id, type, source, target, ts, message,
@@ -71,15 +80,16 @@ def errors(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.Dat
     """Failed operations, one row where each failure started.
 
     A failure is a span, message or event whose ``status`` is ``error`` (error status,
-    ``error.type``, an exception event; ``timeout`` is a late or missing answer, reported by
-    :func:`late_events` and :func:`hangs`). One root cause, one row: a span whose last child
-    span to end failed only passed that failure on (a tool error raised through the agent run
-    and the root; a message whose consumer failed, when the sender re-raises), and an exception
-    event is its span's record, so neither is a row.
+    ``error.type``, an exception event, a step limit reached: see ``toolkit.ingest.span_tree``;
+    ``timeout`` is a late or missing answer, reported by :func:`late_events` and :func:`hangs`).
+    One root cause, one row: a span that failed because a part of it failed (a span inside it,
+    or the processing a message set off) and that part did not recover, or whose message its
+    own repeats, only passed that failure on (a tool error raised through the agent run and
+    the root); an exception event is its span's record. Neither is a row.
 
     Recovery: ``recovered`` is true when the same operation (same kind, type, name, source
-    and target, in the same trace) was tried again after the failure ended and did not fail, or the run (session) ended in
-    ``success``; the detail says which, or that the run failed.
+    and target, in the same trace) was tried again after the failure ended and did not fail,
+    or the run (session) ended in ``success``; the detail says which, or that the run failed.
 
     Returns:
         Columns ``trace_id``, ``event_id``, ``type``, ``source``, ``target``, ``ts``,

@@ -218,6 +218,7 @@ class Query:
 def run(con: duckdb.DuckDBPyConnection, q: Query) -> pd.DataFrame:
     """Run ``WITH <ctes> <select>`` and return it with the query's columns in that order."""
     prepare_base(con)
-    sql = "WITH " + ",\n".join(q.ctes) + "\n" + q.select
+    # RECURSIVE allows any CTE to be recursive; it changes nothing for the others
+    sql = "WITH RECURSIVE " + ",\n".join(q.ctes) + "\n" + q.select
     used = {k: v for k, v in q.params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
     return query(con, sql, **used)[q.columns]

@@ -15,6 +15,10 @@ whoever sent the message. A span event belongs to its span's agent.
 **Whom it addressed** (``target``): the staged target (tool, destination, peer), else the
 first rule of :data:`TARGET_RULES` (a handoff's agent, a message's recipient).
 
+**Step limits**: a smolagents run span whose ``Step <n>`` children reached its declared
+``smolagents.max_steps`` gave up (smolagents records the error only in the agent's memory and
+answers with a fallback), so its status is set to ``error`` with a status description saying so.
+
 **Runs** (``traces``): ``system`` is the service of the trace's root span (the earliest span
 without an enclosing span), unless the reader set one; ``session_id`` is the first
 ``session.id``, ``gen_ai.conversation.id``, ``conversation.id`` or ``thread_id`` any span of
@@ -76,6 +80,7 @@ _ATTR_KEYS = [
     "span.kind", "recipient_agent_type", "sender_agent_type", "messaging.destination",
     "metadata", "openinference.span.kind", "handoff.to_agent", "session.id",
     "gen_ai.conversation.id", "conversation.id", "thread_id", "service.name", "graph.node.id",
+    "smolagents.max_steps",
 ]  # fmt: skip
 _ATTR_STRUCT = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _ATTR_KEYS) + "}"
 
@@ -95,24 +100,35 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
                    OR lower(coalesce(a['messaging.operation.type'], a['messaging.operation'], ''))
                       IN ('receive', 'process', 'deliver', 'settle') AS consumer_side,
                coalesce(a['session.id'], a['gen_ai.conversation.id'], a['conversation.id'],
-                        a['thread_id']) AS session_id
+                        a['thread_id']) AS session_id,
+               coalesce(attrs->>'$.parent_trace_id', trace_id) AS cause_trace, parent_id,
+               try_cast(a['smolagents.max_steps'] AS BIGINT) AS max_steps
         FROM (SELECT *, CASE WHEN attrs IS NOT NULL
                              THEN try(json_transform(attrs, '{_ATTR_STRUCT}')) END AS a
               FROM stage_events WHERE kind IN ('span', 'span_event', 'message'))
     """)
-    # Agents flow down the containment tree; UNION (not ALL) keeps a cycle in hostile input
-    # from looping, since each (span, agent) pair is visited once.
+    # Agents flow down the containment tree, and from a message to its later stages (AutoGen
+    # publishes a created message from a new root span linked to it). UNION (not ALL) keeps a
+    # cycle in hostile input from looping: each (span, agent) pair is visited once.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE st_agent AS
-        WITH RECURSIVE walk(trace_id, event_id, agent) AS (
+        WITH RECURSIVE heir AS (
+            SELECT trace_id AS p_trace, parent_span_id AS p_id, trace_id, event_id FROM st_span
+            WHERE parent_span_id IS NOT NULL AND own_agent IS NULL AND NOT consumer_side
+            UNION ALL
+            SELECT cause_trace, parent_id, trace_id, event_id FROM st_span
+            WHERE parent_span_id IS NULL AND kind = 'message' AND parent_id IS NOT NULL
+              AND own_agent IS NULL
+        ),
+        walk(trace_id, event_id, agent) AS (
             SELECT trace_id, event_id, own_agent FROM st_span WHERE own_agent IS NOT NULL
             UNION
-            SELECT c.trace_id, c.event_id, w.agent
-            FROM walk w JOIN st_span c ON c.trace_id = w.trace_id AND c.parent_span_id = w.event_id
-            WHERE c.own_agent IS NULL AND NOT c.consumer_side
+            SELECT h.trace_id, h.event_id, w.agent
+            FROM walk w JOIN heir h ON h.p_trace = w.trace_id AND h.p_id = w.event_id
         )
         SELECT trace_id, event_id, min(agent) AS agent FROM walk GROUP BY ALL
     """)
+    _mark_step_limits(con)
     con.execute("""
         UPDATE stage_events s SET source = g.agent FROM st_agent g
         WHERE g.trace_id = s.trace_id AND g.event_id = s.event_id
@@ -128,6 +144,30 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE st_span")
 
 
+def _mark_step_limits(con: duckdb.DuckDBPyConnection) -> None:
+    """A smolagents run that used all its steps (``smolagents.max_steps`` children named
+    ``Step <n>``) gave up: smolagents records AgentMaxStepsError in the agent's memory and
+    returns a fallback answer without failing the span, so the span is marked failed here."""
+    con.execute("""
+        UPDATE stage_events s SET status = 'error',
+            attrs = json_merge_patch(coalesce(s.attrs, '{}'), json_object(
+                'otel.status_description', 'reached its step limit (smolagents.max_steps = '
+                    || r.max_steps || ') without a final answer of its own'))
+        FROM (SELECT r.trace_id, r.event_id, any_value(r.max_steps) AS max_steps
+              FROM st_span r JOIN st_span c
+                ON c.trace_id = r.trace_id AND c.parent_span_id = r.event_id
+              WHERE r.max_steps > 0 AND regexp_full_match(c.name, 'Step \\d+')
+              GROUP BY ALL HAVING count(*) >= any_value(r.max_steps)) r
+        WHERE s.trace_id = r.trace_id AND s.event_id = r.event_id
+          AND s.status IS DISTINCT FROM 'error'
+    """)
+    con.execute("""
+        UPDATE st_span s SET status = 'error' FROM stage_events e
+        WHERE e.trace_id = s.trace_id AND e.event_id = s.event_id AND e.status = 'error'
+          AND s.status IS DISTINCT FROM 'error'
+    """)
+
+
 def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -141,7 +181,8 @@ def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
         ),
         last_step AS (
             SELECT trace_id, arg_max(status, (coalesce(end_ts, ts), ord)) AS status FROM st_span
-            WHERE kind = 'span' AND list_contains($steps, lower(type)) GROUP BY trace_id
+            WHERE kind = 'span' AND list_contains($steps, lower(type))
+              AND parent_span_id IS NOT NULL GROUP BY trace_id
         ),
         session AS (
             SELECT trace_id, arg_min(session_id, (ts, ord)) AS session_id FROM st_span

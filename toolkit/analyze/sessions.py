@@ -1,0 +1,49 @@
+"""Runs as sessions: the traces one run spread over, with the run's outcome."""
+
+from __future__ import annotations
+
+from typing import Unpack
+
+import duckdb
+import pandas as pd
+
+from toolkit.analyze.scope import Filters, Query, run, scoped
+
+SESSION_COLUMNS = ["session_id", "system", "traces", "events", "agents", "start", "end",
+                   "duration_s", "outcome", "task"]  # fmt: skip
+
+
+def sessions(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:
+    """One row per run: the traces sharing a session (``traces.session_id``; a trace without
+    one is a run of its own).
+
+    A run's ``outcome`` is ``failure`` when its first trace (the one that started it) or its
+    last trace to end failed, else the last trace's outcome that is known: a run whose tool
+    failed in a middle trace and went on to finish is a ``success``. ``system`` and ``task``
+    are the first trace's.
+
+    Returns:
+        Columns ``session_id``, ``system``, ``traces``, ``events``, ``agents`` (distinct
+        sources), ``start``, ``end``, ``duration_s``, ``outcome``, ``task``.
+    """
+    base, params = scoped(**filters)
+    per_trace = """per_trace AS (
+        SELECT u.session, u.trace_id, count(*) AS events, min(u.ts) AS start,
+               max(coalesce(u.end_ts, u.ts)) AS "end", any_value(t.system) AS system,
+               any_value(t.outcome) AS outcome, any_value(t.task) AS task
+        FROM uev u LEFT JOIN traces t USING (trace_id) GROUP BY u.session, u.trace_id)"""
+    select = """
+        SELECT p.session AS session_id, arg_min(system, start) AS system,
+               count(*) AS traces, sum(events)::BIGINT AS events, any_value(a.agents) AS agents,
+               min(start) AS start, max("end") AS "end",
+               date_diff('microsecond', min(start), max("end")) / 1e6 AS duration_s,
+               CASE WHEN arg_min(outcome, start) = 'failure' OR arg_max(outcome, "end") = 'failure'
+                    THEN 'failure'
+                    ELSE arg_max(outcome, "end") FILTER (outcome IS NOT NULL) END AS outcome,
+               arg_min(task, start) AS task
+        FROM per_trace p LEFT JOIN (
+            SELECT session, count(DISTINCT source) AS agents FROM uev GROUP BY session
+        ) a USING (session)
+        GROUP BY p.session ORDER BY start, session_id
+    """
+    return run(con, Query([base, per_trace], select, params, SESSION_COLUMNS))
