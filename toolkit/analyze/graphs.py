@@ -17,39 +17,49 @@ FLOW_EDGE_COLUMNS = ["parent", "child", "count", "traces", "share_of_traces", "p
 
 
 def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
-    """The causal graph of one trace.
+    """The graph of one trace: what caused what, and what ran inside what.
 
-    Nodes are event ids with attributes ``type``, ``source``, ``target``, ``ts``, ``end_ts``,
-    ``status``, ``content``, ``seq`` and ``records`` (how many times it was recorded: more than
-    one is a redelivery). Edges go from an event to the events that react to it
-    (``kind="causes"``). A trace without any causation ids (a chat log) gets ``kind="follows"``
-    edges between consecutive events in time order instead. A parent outside the trace is not
-    a node; the child gets ``parent_missing=True``. Cycles from bad data are kept as they are
-    (building the graph never walks it).
+    Nodes are event ids with attributes ``kind`` (span, span_event, message, event), ``name``,
+    ``type``, ``source``, ``target``, ``ts``, ``end_ts``, ``status``, ``content``, ``seq`` and
+    ``records`` (how many times it was recorded: more than one is a redelivery). Edges go from
+    an event to the events that react to it (``kind="causes"``) and from a span to the spans
+    and span events inside it (``kind="contains"``; where a child both reacts to and runs
+    inside the same parent, the edge is ``causes``). A trace with neither (a chat log) gets
+    ``kind="follows"`` edges between consecutive events in time order instead. A parent outside
+    the trace is not a node; the child gets ``parent_missing=True``. Cycles from bad data are
+    kept as they are (building the graph never walks it).
     """
     nodes = query(con, """
-        SELECT event_id, any_value(type) AS type, any_value(source) AS source,
+        SELECT event_id, any_value(kind) AS kind, any_value(name) AS name,
+               any_value(type) AS type, any_value(source) AS source,
                any_value(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
                any_value(status) AS status, any_value(content) AS content,
-               any_value(parent_id) AS parent_id, min(seq) AS seq, count(*) AS records
+               any_value(parent_id) AS parent_id, any_value(parent_span_id) AS parent_span_id,
+               min(seq) AS seq, count(*) AS records
         FROM events WHERE trace_id = $t GROUP BY event_id ORDER BY ts NULLS LAST, seq, event_id
     """, t=trace_id)  # fmt: skip
     graph = nx.DiGraph(trace_id=trace_id)
     for row in nodes.itertuples(index=False):
         attrs = row._asdict()
-        attrs.pop("event_id")
+        for key in ("event_id", "parent_id", "parent_span_id"):
+            attrs.pop(key)
         attrs = {k: (None if pd.isna(v) else v) for k, v in attrs.items()}
         graph.add_node(row.event_id, **attrs)
     ids = set(nodes["event_id"])
-    if nodes["parent_id"].notna().any():
-        for child, parent in zip(nodes["event_id"], nodes["parent_id"], strict=True):
-            if pd.isna(parent):
-                continue
-            if parent in ids:
-                graph.add_edge(parent, child, kind="causes")
-            else:
-                graph.nodes[child]["parent_missing"] = True
-    else:
+    linked = nodes["parent_id"].notna().any() or nodes["parent_span_id"].notna().any()
+    if linked:
+        for relation, column in (("contains", "parent_span_id"), ("causes", "parent_id")):
+            for child, parent in zip(nodes["event_id"], nodes[column], strict=True):
+                if pd.isna(parent):
+                    continue
+                if parent in ids:
+                    graph.add_edge(parent, child, kind=relation)
+                elif (
+                    relation == "causes"
+                    or pd.isna(nodes.loc[nodes["event_id"] == child, "parent_id"]).all()
+                ):
+                    graph.nodes[child]["parent_missing"] = True
+    if not linked:
         order = list(nodes["event_id"])
         graph.add_edges_from(pairwise(order), kind="follows")
     return graph
