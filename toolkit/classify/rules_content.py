@@ -2,7 +2,8 @@
 
 Hits have the shape of :mod:`toolkit.classify.rules_flow`'s. Measurable definitions:
 
-* **near-identical** (FM-1.3): two messages of the same type from the same source, the second
+* **near-identical** (FM-1.3): two messages of the same type from the same source (neither
+  the span the other runs in: a parent span echoing its child is containment), the second
   within the source's next ``REPEAT_WINDOW`` messages, whose normalised text (lower case,
   punctuation and white space collapsed) is equal, or which have at least ``MIN_TOKENS`` word
   tokens, the same set of numbers and a word-token Jaccard similarity of at least
@@ -12,7 +13,8 @@ Hits have the shape of :mod:`toolkit.classify.rules_flow`'s. Measurable definiti
   limit was reached.
 * **reset** (FM-2.1): an event type naming a reset/restart, a message saying the conversation
   restarts ("let's start over", "conversation was reset"), or the first message of the trace
-  sent again, word for word, by its sender.
+  sent again, word for word, by its sender (messages and log events only: a model call span
+  carries the whole conversation so far, its first message included).
 * **derailment** (FM-2.3): among *substantive* agent messages (at least ``DERAIL_MIN_TOKENS``
   content words), task coverage (the share of the task's content words a message uses) is below
   ``DERAIL_COVERAGE`` in every message of the last third, while the first third's mean coverage
@@ -58,10 +60,14 @@ _STOP_WORDS = (
     "given"
 )
 _STOP = frozenset(_STOP_WORDS.split(" "))
+# Messages: records with text. A span event (an exception, a log line on a span) is its
+# span's record, not a message of its own.
 _MESSAGES = """m AS (
     SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
-           min(ts) AS ts, min(seq) AS seq, any_value(content) AS content
-    FROM ev WHERE type <> 'log' AND content IS NOT NULL GROUP BY trace_id, event_id
+           min(ts) AS ts, min(seq) AS seq, any_value(content) AS content,
+           any_value(kind) AS kind, any_value(parent_span_id) AS parent_span_id
+    FROM ev WHERE type <> 'log' AND content IS NOT NULL AND kind <> 'span_event'
+    GROUP BY trace_id, event_id
 )"""
 
 
@@ -82,7 +88,10 @@ def repetition_content(con: duckdb.DuckDBPyConnection) -> list[Hit]:
                        / len(list_distinct(list_concat(a.words, b.words))) END AS sim
             FROM tok a JOIN tok b ON a.trace_id = b.trace_id AND a.source = b.source
                 AND a.type = b.type AND b.k > a.k AND b.k <= a.k + $window
-            WHERE a.norm <> '' AND (a.norm = b.norm OR (
+            -- a span that echoes the span inside it (its output is its child's) repeats nothing
+            WHERE a.norm <> '' AND b.parent_span_id IS DISTINCT FROM a.event_id
+              AND a.parent_span_id IS DISTINCT FROM b.event_id
+              AND (a.norm = b.norm OR (
                 len(a.words) >= $min_tokens AND len(b.words) >= $min_tokens AND a.nums = b.nums
                 AND len(list_intersect(a.words, b.words))
                     >= $jaccard * len(list_distinct(list_concat(a.words, b.words))))))""",
@@ -148,7 +157,8 @@ def reset(con: duckdb.DuckDBPyConnection) -> list[Hit]:
             FROM m JOIN first f USING (trace_id)
             WHERE m.event_id <> f.first_id AND (regexp_matches(m.type, $rt)
                 OR regexp_matches(m.content, $rx)
-                OR (m.source IS NOT DISTINCT FROM f.first_source
+                -- a model call re-sends the conversation so far by design: only messages count
+                OR (m.kind IN ('event', 'message') AND m.source IS NOT DISTINCT FROM f.first_source
                     AND trim(lower(m.content)) = trim(lower(f.first_content))
                     AND length(trim(m.content)) > 0)))""",
     ]

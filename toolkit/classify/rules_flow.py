@@ -181,7 +181,7 @@ _ENDS = """ends AS (
 _MESSAGES = """msg AS (
     SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
            min(ts) AS ts, min(seq) AS seq, any_value(status) AS status,
-           any_value(content) AS content
+           any_value(content) AS content, any_value(kind) AS kind
     FROM ev GROUP BY trace_id, event_id
 ),
 first_msg AS (SELECT trace_id, arg_min(event_id, (ts, seq)) AS first_id FROM msg GROUP BY trace_id)"""
@@ -192,8 +192,9 @@ def no_verification(con: duckdb.DuckDBPyConnection, terminal_types: list[str] | 
 
     A verification step is an event whose type names one (``VERIFY_TYPE``) or whose content
     says it checks something (``VERIFY_TEXT``); the trace's first event (the task statement,
-    which may *ask* for checks) does not count. Only runs that carry text (messages, prompts,
-    outputs) are judged: a trace of bare telemetry spans is no agent run to verify.
+    which may *ask* for checks) does not count. Only message and event logs that carry text are
+    judged: a span tree shows the work done, and a verifier that was not instrumented leaves
+    no span, so its absence there says nothing.
     """
     select = """
         SELECT d.trace_id, 'FM-3.2' AS mode, CASE WHEN d.typed THEN 0.8 ELSE 0.5 END AS confidence,
@@ -201,6 +202,10 @@ def no_verification(con: duckdb.DuckDBPyConnection, terminal_types: list[str] | 
                'ended (' || d.end_id || ') with no verification step before it' AS reason
         FROM ends d JOIN first_msg f USING (trace_id)
         WHERE EXISTS (SELECT 1 FROM msg m WHERE m.trace_id = d.trace_id AND m.content IS NOT NULL)
+          -- span trees show the work, not whether anyone checked it: a missing verifier span
+          -- is missing instrumentation as often as missing verification
+          AND NOT EXISTS (SELECT 1 FROM msg m WHERE m.trace_id = d.trace_id
+                          AND m.kind IN ('span', 'span_event'))
           AND NOT EXISTS (
             SELECT 1 FROM msg m WHERE m.trace_id = d.trace_id AND m.ts <= d.end_ts
               AND m.event_id <> f.first_id AND m.event_id <> d.end_id
