@@ -154,3 +154,24 @@ def test_healthy_runs_are_silent_and_planted_faults_are_found(loaded):
             if kind == "error":
                 row = hits[hits["event_id"].map(spans.get) == fault["span_name"]].iloc[0]
                 assert (row["severity"] == "warning") == fault["recovered"], fault
+
+
+def test_summary_by_session_counts_a_run_over_many_traces_once(con):
+    toolkit.ingest(con, FRAMEWORKS / "autogen" / "core_unhandled_message.jsonl")
+    by_session = toolkit.summary(con, by="session")
+    by_trace = toolkit.summary(con, by="trace")
+    assert by_session["traces"].sum() == len(by_trace) > len(by_session)
+    assert by_session["unhandled"].sum() == by_trace["unhandled"].sum() == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda con: toolkit.summary(con, by="agent"),
+        lambda con: toolkit.latency(con, by="agent"),
+        lambda con: toolkit.flow_edges(con, by="agent"),
+    ],
+)
+def test_an_unknown_grouping_names_the_valid_ones(con, call):
+    with pytest.raises(ValueError, match=r"by must be one of .*not 'agent'"):
+        call(con)

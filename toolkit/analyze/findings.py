@@ -10,7 +10,7 @@ import pandas as pd
 from toolkit.analyze.delivery import duplicates_query, late_events_query
 from toolkit.analyze.failures import errors_query
 from toolkit.analyze.flow import escalations_query, hangs_query, unhandled_events_query
-from toolkit.analyze.scope import Filters, Query, run, scoped
+from toolkit.analyze.scope import Filters, Query, choice, run, scoped
 
 # The vocabulary of the simulator's truth.csv for event-flow findings, with a severity each.
 SEVERITY = {
@@ -68,28 +68,32 @@ def findings(
 
 
 def summary(
-    con: duckdb.DuckDBPyConnection, *, by: Literal["system", "trace"] = "system",
+    con: duckdb.DuckDBPyConnection, *, by: Literal["system", "trace", "session"] = "system",
     terminal_types: list[str] | None = None, **filters: Unpack[Filters],
 ) -> pd.DataFrame:  # fmt: skip
-    """Counts of each finding kind per system or per trace.
+    """Counts of each finding kind per system, per trace or per session (a run over several
+    traces: ``traces.session_id``).
 
     Returns:
-        Columns ``system`` (or ``trace_id`` and ``system`` when ``by="trace"``), ``traces``,
+        Columns ``system`` (or ``trace_id`` / ``session_id``, and ``system``, when ``by`` is
+        ``"trace"`` / ``"session"``), ``traces``,
         ``events``, ``findings``, then one column per kind in ``FINDING_KINDS``. Every trace in
         scope is counted, with zeros where nothing was found.
     """
     found = findings(con, terminal_types=terminal_types, **filters)
     base, params = scoped(**filters)
-    keys = ["trace_id", "system"] if by == "trace" else ["system"]
+    keys = choice("by", by, {"system": "system", "trace": "trace_id,system",
+                             "session": "session_id,system"}).split(",")  # fmt: skip
     kinds = ", ".join(
         f"coalesce(sum(f.n) FILTER (f.kind = '{k}'), 0)::BIGINT AS {k}" for k in FINDING_KINDS
     )
     ctes = [base, """per_trace AS (
-        SELECT trace_id, coalesce(any_value(t.system), '(unknown)') AS system, count(*) AS events
+        SELECT trace_id, coalesce(any_value(t.system), '(unknown)') AS system, count(*) AS events,
+               coalesce(any_value(t.session_id), trace_id) AS session_id
         FROM ev LEFT JOIN traces t USING (trace_id) GROUP BY trace_id)""",
             "found AS (SELECT trace_id, kind, count(*) AS n FROM _found GROUP BY ALL)",
             """counted AS (
-        SELECT pt.trace_id, pt.system, pt.events, coalesce(sum(f.n), 0)::BIGINT AS findings, """ + kinds + """
+        SELECT pt.trace_id, pt.session_id, pt.system, pt.events, coalesce(sum(f.n), 0)::BIGINT AS findings, """ + kinds + """
         FROM per_trace pt LEFT JOIN found f USING (trace_id) GROUP BY ALL)"""]  # fmt: skip
     sums = ", ".join(f"sum({k})::BIGINT AS {k}" for k in ("events", "findings", *FINDING_KINDS))
     select = f"""

@@ -9,7 +9,7 @@ import duckdb
 import networkx as nx
 import pandas as pd
 
-from toolkit.analyze.scope import Filters, Query, run, scoped
+from toolkit.analyze.scope import Filters, Query, choice, run, scoped
 from toolkit.db import query
 
 FLOW_EDGE_COLUMNS = ["parent", "child", "count", "traces", "share_of_traces", "p50_ms", "p95_ms",
@@ -81,8 +81,8 @@ def flow_edges(
         (reaction latency: child time minus parent time, in milliseconds).
     """
     base, params = scoped(**filters)
-    key = {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
-           "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"}[by]  # fmt: skip
+    key = choice("by", by, {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
+                            "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"})  # fmt: skip
     pairs = f"""pair AS (
         SELECT {key.format(a="p")} AS parent, {key.format(a="c")} AS child, c.trace_id,
                date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms

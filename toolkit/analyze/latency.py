@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from toolkit.analyze.graphs import event_graph
-from toolkit.analyze.scope import Filters, Query, run, scoped
+from toolkit.analyze.scope import Filters, Query, choice, run, scoped
 
 LATENCY_COLUMNS = ["measure", "key", "count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"]
 CRITICAL_PATH_COLUMNS = ["step", "event_id", "type", "source", "ts", "end", "contribution_ms",
@@ -35,7 +35,8 @@ def latency(
         ``p99_ms``, ``max_ms``.
     """
     base, params = scoped(**filters)
-    own = {"type": "u.type", "source": "u.source", "handler": "u.source", "trace": "u.trace_id"}[by]
+    own = choice("by", by, {"type": "u.type", "source": "u.source", "handler": "u.source",
+                            "trace": "u.trace_id"})  # fmt: skip
     reaction = {"type": "c.type", "source": "p.source", "handler": "c.source",
                 "trace": "c.trace_id"}[by]  # fmt: skip
     trace_key = "trace_id" if by == "trace" else "system"

@@ -215,6 +215,13 @@ class Query:
     columns: list[str]
 
 
+def choice(name: str, value: str, options: dict[str, str]) -> str:
+    """``options[value]``, or a ValueError naming the valid values of argument ``name``."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, not {value!r}")
+    return options[value]
+
+
 def run(con: duckdb.DuckDBPyConnection, q: Query) -> pd.DataFrame:
     """Run ``WITH <ctes> <select>`` and return it with the query's columns in that order."""
     prepare_base(con)
