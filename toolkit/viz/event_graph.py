@@ -153,7 +153,7 @@ def plot_event_graph(
         parent[n], direct[n] = _kept_parent(graph, n, kept)
     if y == "auto":
         kinds = {k for *_, k in graph.edges(data="kind")}
-        y = "tree" if "causes" in kinds else "source"
+        y = "tree" if kinds & {"causes", "contains"} else "source"
     sources = [graph.nodes[n].get("source") or "(none)" for n in shown]
     if y == "tree":
         rows = _tree_rows(shown, parent)
@@ -169,7 +169,10 @@ def plot_event_graph(
     pos = {n: (xv, yv) for n, xv, yv in zip(shown, xs, ys, strict=True)}
 
     fig = go.Figure()
-    for is_direct, dash, label in ((True, "solid", "causes"), (False, "dot", "causes (collapsed)")):
+    for is_direct, dash, label in (
+        (True, "solid", "causes / contains"),
+        (False, "dot", "causes / contains (collapsed)"),
+    ):
         ex: list = []
         ey: list = []
         for n in shown:

@@ -141,7 +141,8 @@ def report(
 
     found = with_event_context(con, findings(con))
     page.add("<h2>Findings</h2><p>Where the event flow snaps: unhandled, duplicate, late, "
-             "out-of-order events, hangs, missing terminal events and escalations.</p>")  # fmt: skip
+             "out-of-order events, hangs, missing terminal events, escalations and failed "
+             "operations.</p>")  # fmt: skip
     page.figure(plot_findings(found))
     cols = ["system", "trace_id", "event_id", "ts", "kind", "severity", "detail"]
     page.add(_table(found[cols].sort_values(["system", "trace_id", "ts"]), max_rows, "findings"))
