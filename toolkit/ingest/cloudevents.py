@@ -113,7 +113,7 @@ def _timestamp(name: str) -> str:
         WHEN k_{name} NOT IN ('string', 'absent') THEN '{name} must be an RFC 3339 string, not ' || k_{name}
         WHEN {name} IS NOT NULL AND NOT regexp_full_match({name}, '{_RFC3339}')
             THEN '{name} is not an RFC 3339 timestamp: ' || {name}
-        WHEN {name} IS NOT NULL AND (ts_{name} IS NULL OR year(ts_{name}) < 1)
+        WHEN {name} IS NOT NULL AND (ts_{name} IS NULL OR ts_{name} < TIMESTAMPTZ '0001-01-01 00:00:00+00')
             THEN '{name} is not a valid date and time: ' || {name}"""
 
 

@@ -60,16 +60,22 @@ def parse_json(text: str | bytes) -> Any:
 
 
 def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
-    """Parse the whole file as JSON; on failure reject ``path#0`` and return ``None``.
+    """Parse the whole file as JSON; on failure (or a ``null`` document) reject ``path#0`` and
+    return ``None``; an empty (or blank) file is ``None`` with no reject.
 
     Bare ``NaN``/``Infinity`` are accepted (the MAD human file has two ``NaN`` votes).
     """
     text = read_bytes(path).decode("utf-8", errors="replace")
+    if not text.strip(" \t\r\n"):  # an empty file holds no records: nothing to reject
+        return None
     try:
-        return parse_json(text)
+        doc = parse_json(text)
     except ValueError as e:
         reject(con, f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
         return None
+    if doc is None:  # a document that is `null` holds no record of any format: a reject
+        reject(con, f"{path}#0", "the document is null", text[:10000])
+    return doc
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -284,6 +290,9 @@ def stage_json_items(con: duckdb.DuckDBPyConnection, path: Path, json_path: str 
     and ``False`` is returned; an empty container is no records and no reject.
     """
     stage_document(con, path)
+    if document_is_json(con) is None:  # an empty file: no records, nothing to reject
+        con.execute("DELETE FROM raw_records")
+        return True
     try:
         items = "[doc]" if json_path == "$" else "json_extract(doc, $json_path)"
         con.execute(

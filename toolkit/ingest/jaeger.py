@@ -202,10 +202,8 @@ def _span_events(span: Any, processes: dict, origin: str, ord_: int) -> list[dic
         end_ts = ts + timedelta(microseconds=dur) if ts is not None and dur is not None else None
     except (OverflowError, ValueError):
         raise RecordError(f"startTime + duration out of range: {dur!r}") from None
-    process_id = span.get("processID")
-    process = span.get("process") or (
-        processes.get(process_id) if isinstance(process_id, str) else None
-    )
+    process_id = as_key(span.get("processID"), "processID")
+    process = span.get("process") or (processes.get(process_id) if process_id else None)
     process = process if isinstance(process, dict) else {}
     tags = _kv(span.get("tags"))
     parent_id, parent_trace, ref_type = _parent(span, trace_id)
@@ -311,6 +309,8 @@ def _spans(doc: Any) -> Iterator[tuple[Any, dict, str | None]]:
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of a Jaeger JSON file (document or span-per-line) for ``toolkit.ingest``."""
     text = read_bytes(path).decode("utf-8", errors="replace")
+    if not text.strip(" \t\r\n"):  # an empty file: no records
+        return
     rejects = Rejects(con)
     items: list[tuple[Any, dict, str, str | None]] = []
     try:
@@ -323,7 +323,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             return
         # one span per line; split on \n only (U+2028 may sit inside a JSON string)
         for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
+            if not line.strip(" \t\r"):  # JSON white space only
                 continue
             try:
                 items.append((parse_json(line), {}, f"{path}:{n}", None))

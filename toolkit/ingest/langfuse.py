@@ -80,6 +80,8 @@ def _drop(keys: list[str]) -> str:
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage one Langfuse trace export for ``toolkit.ingest``."""
     text = read_bytes(path).decode("utf-8", errors="replace")
+    if not text.strip(" \t\r\n"):  # an empty file: no records
+        return
     valid, kind = con.execute(
         "SELECT json_valid($t), CASE WHEN json_valid($t) THEN json_type($t::JSON) END", {"t": text}
     ).fetchall()[0]

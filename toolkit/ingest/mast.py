@@ -196,7 +196,7 @@ def _slug(value: Any) -> str:
 
 def _content_key(rec: dict, sha: str) -> str:
     key = "\x1f".join([str(rec.get("benchmark_name")), str(rec.get("llm_name")), sha])
-    return hashlib.sha256(key.encode()).hexdigest()[:10]
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
 def _annotations(

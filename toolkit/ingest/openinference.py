@@ -69,7 +69,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         CREATE OR REPLACE TEMP TABLE oi_attrs AS
         SELECT ord, json_group_object(substr(k, 12), v) AS attrs FROM (
             SELECT ord, replace(substr(t.fullkey, 3), '"', '') AS k, t.value AS v
-            FROM (SELECT ord, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw) <> '') r,
+            FROM (SELECT ord, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw, ' \t\r\n') <> '') r,
                  json_tree(r.j) t
             WHERE json_type(r.j) = 'OBJECT' AND t.type NOT IN ('OBJECT', 'NULL')
               AND NOT contains(t.fullkey, '[')
@@ -99,7 +99,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                                          attrs := e.attributes)) AS events,
                CASE WHEN j IS NULL THEN 'not valid JSON'
                     WHEN json_type(j) <> 'OBJECT' THEN 'not a JSON object' END AS reason
-        FROM (SELECT ord, raw, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw) <> '')
+        FROM (SELECT ord, raw, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw, ' \t\r\n') <> '')
         LEFT JOIN oi_attrs a USING (ord)
         """,
         {"p": prefix},

@@ -208,7 +208,7 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
             END AS why
         FROM (SELECT ord, raw, CASE WHEN ltrim(raw) LIKE '{{%'
                                     THEN try(json_transform(raw, '{_REQUEST}')) END AS r
-              FROM raw_records WHERE trim(raw) <> '')
+              FROM raw_records WHERE trim(raw, ' \t\r\n') <> '')
     """)
 
 

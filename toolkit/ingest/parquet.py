@@ -36,9 +36,20 @@ def _load(path: Path) -> pa.Table:
     """The file as an Arrow table, read by path literally (no globbing, no URL schemes)."""
     try:
         with pa.memory_map(str(path), "r") as source:
-            return pq.read_table(source)
+            table = pq.read_table(source)
+        # Extension columns (DuckDB writes JSON as arrow.json) become their plain storage:
+        # DuckDB would trust an arrow.json value as valid JSON, and a corrupt one is fatal to
+        # the connection. As plain text, it is checked like any other value.
+        for i, field in enumerate(table.schema):
+            if isinstance(field.type, pa.BaseExtensionType):
+                storage = pa.chunked_array(
+                    [c.storage for c in table.column(i).chunks], field.type.storage_type
+                )
+                table = table.set_column(i, field.name, storage)
+        table.validate(full=True)  # e.g. strings that are not UTF-8 in a damaged page
     except (pa.ArrowException, OSError, ValueError) as e:
         raise IngestError(path, f"not a readable Parquet file: {e}") from None
+    return table
 
 
 def _column(name: str, col: str, arrow_type: pa.DataType) -> tuple[str, str | None]:
