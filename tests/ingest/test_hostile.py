@@ -409,7 +409,7 @@ def test_dangling_symlink_fifo_and_device(con, tmp_path):
 
 def test_a_path_naming_nothing_is_an_ingest_error_and_a_file_not_found_error(con, tmp_path):
     good = _jsonl(tmp_path / "good.jsonl", [_event(1)])
-    with pytest.raises(IngestError, match=r"missing\.jsonl: no such file") as e:
+    with pytest.raises(IngestError, match=r"no such file.*: .*missing\.jsonl") as e:
         toolkit.ingest(con, [good, tmp_path / "missing.jsonl"])
     assert isinstance(e.value, FileNotFoundError)
     assert _q(con, "SELECT count(*) FROM events") == [(0,)]  # checked before anything loads

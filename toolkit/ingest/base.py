@@ -113,6 +113,9 @@ class IngestError(ValueError):
 class NoSuchPathError(IngestError, FileNotFoundError):
     """A path, folder or glob that names nothing (also a ``FileNotFoundError``)."""
 
+    def __str__(self) -> str:
+        return f"{self.problem}: {self.path}"
+
 
 class RecordError(ValueError):
     """A record that cannot be converted; its message is the reason its reject carries."""
