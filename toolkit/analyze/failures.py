@@ -56,7 +56,8 @@ def errors_query(**filters: Unpack[Filters]) -> Query:
         """run_outcome AS (  -- a run's outcome: its last trace's with an outcome
             SELECT session, arg_max(t.outcome, u.last_ts) AS outcome FROM (
                 SELECT session, trace_id, max(coalesce(end_ts, ts)) AS last_ts FROM uev
-                GROUP BY ALL) u JOIN traces t USING (trace_id)
+                WHERE session IN (SELECT session FROM origin) GROUP BY ALL
+            ) u JOIN traces t USING (trace_id)
             WHERE t.outcome IS NOT NULL GROUP BY session)""",
         """judged AS (
             SELECT o.*, r.retry_id, ro.outcome FROM origin o
