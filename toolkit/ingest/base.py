@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from toolkit.ingest import span_tree
 
 
 @dataclass(frozen=True)
@@ -229,22 +230,6 @@ def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str
     stage_rows(con, "rejects", [{"origin": origin, "reason": reason, "record": record}])
 
 
-def stage_root_services(con: duckdb.DuckDBPyConnection) -> None:
-    """Name each staged trace's system after its root span's service, for span formats.
-
-    The root is the earliest staged event without a parent (else the earliest event); readers
-    that know better stage ``traces.system`` themselves, and those values win.
-    """
-    con.execute("""
-        INSERT INTO stage_traces (trace_id, system)
-        SELECT trace_id, arg_min(source, (has_parent, ts, ord)) FROM (
-            SELECT *, coalesce(parent_span_id, parent_id) IS NOT NULL AS has_parent
-            FROM stage_events)
-        WHERE trace_id NOT IN (SELECT trace_id FROM stage_traces WHERE system IS NOT NULL)
-        GROUP BY trace_id HAVING arg_min(source, (has_parent, ts, ord)) IS NOT NULL
-    """)
-
-
 def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) -> tuple[int, int]:
     """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
 
@@ -282,6 +267,12 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
             attrs = coalesce(traces.attrs, excluded.attrs),
             session_id = coalesce(traces.session_id, excluded.session_id)
     """)
+    linked = con.execute(
+        "SELECT count(*) FROM stage_events WHERE kind IN ('span', 'message') "
+        "AND attrs->>'$.parent_trace_id' IS NOT NULL"
+    ).fetchall()[0][0]
+    if linked:
+        span_tree.link_sessions(con)
     merge_annotations(con)
     rejected = con.execute(
         "INSERT INTO rejects SELECT origin, reason, record, $h FROM stage_rejects", {"h": file_hash}
