@@ -351,7 +351,8 @@ def export_command(out: str, db: str, table: str, fmt: str) -> None:
     "--out", default="out/report.html", type=click.Path(dir_okay=False), help="The HTML file to write."
 )  # fmt: skip
 @click.option("--title", default="Event-flow report", help="The page title.")
-@click.option("--trace-id", default=None, help="The trace shown in detail [default: the one with most findings].")  # fmt: skip
+@click.option("--system", default=None, help="Only this system's traces [default: all, with a picker].")  # fmt: skip
+@click.option("--trace-id", default=None, help="The trace whose panel opens first [default: the one with the most severe findings].")  # fmt: skip
 @click.option(
     "--classify",
     "run_classify",
@@ -361,15 +362,17 @@ def export_command(out: str, db: str, table: str, fmt: str) -> None:
 @_progress_option
 @_verbose_option
 def report_command(
-    db: str, out: str, title: str, trace_id: str | None, run_classify: bool, progress: bool | None
-) -> None:
-    """Write one self-contained HTML report: findings, flow graph, a trace, latency, MAST.
+    db: str, out: str, title: str, system: str | None, trace_id: str | None,
+    run_classify: bool, progress: bool | None,
+) -> None:  # fmt: skip
+    """Write one self-contained HTML report to explore: findings and traces in tables that sort,
+    filter and search; a trace id opens the trace's span tree, graph and transcript; flow and
+    latency per system; MAST.
 
-    The file opens without a network (plotly.js is inlined). Exit code 1 when the database
-    holds no events.
+    The file opens without a network (plotly.js and the table library are inlined). Exit
+    code 1 when the database holds no events.
     """
     from toolkit.analyze.scope import prepare_base
-    from toolkit.classify import classify
     from toolkit.viz.report import report
 
     shown = _progress(progress)
@@ -377,13 +380,14 @@ def report_command(
         _require_events(con, db, "report to write")
         with shown.phase("derive the analyses' tables"):
             prepare_base(con)
-        if run_classify:
-            with shown.phase("classify (MAST rules)"):
-                classify(con)
-        elif not query(con, "SELECT 1 FROM annotations WHERE mode LIKE 'FM-%' LIMIT 1").size:
+        if (
+            not run_classify
+            and not query(con, "SELECT 1 FROM annotations WHERE mode LIKE 'FM-%' LIMIT 1").size
+        ):
             click.echo("note: no MAST annotations; add --classify to run the rules", err=True)
-        with shown.phase("findings, charts, HTML"):
-            path = report(con, out, title=title, trace_id=trace_id)
+        with shown.phase("classify, findings, charts, HTML"):
+            path = report(con, out, title=title, system=system, trace_id=trace_id,
+                          classify=run_classify)  # fmt: skip
     size = human_bytes(path.stat().st_size)
     click.echo(f"wrote {path} ({size}; open it in a browser, no network needed)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,52 @@ def esc(value: Any, limit: int | None = None) -> str:
     return html.escape(text, quote=True)
 
 
-def colour_map(keys: Iterable[Any]) -> dict[Any, str]:
-    """A stable colour per key (sorted), cycling the colour-blind-safe palette."""
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(keys), key=str))}
+# Colours handed out so far, per domain ("agent", "type", ...): one key keeps its colour in
+# every chart drawn in this process (a report, a notebook), whatever else each chart shows.
+_ASSIGNED: dict[str, dict[str, str]] = {}
+
+
+def _slot(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % len(PALETTE)
+
+
+def colour_of(key: Any, domain: str = "agent") -> str:
+    """The colour of one key in a domain, the same in every chart of this process.
+
+    A key's first choice is a slot from a hash of its name (so it does not depend on which other
+    keys a chart shows or in what order charts are drawn); when another key of the domain holds
+    that slot, the next free slot is taken. Beyond the palette's 19 colours, keys share slots.
+    """
+    name = "(none)" if key is None or (not isinstance(key, str) and pd.isna(key)) else str(key)
+    given = _ASSIGNED.setdefault(domain, {})
+    if name not in given:
+        used = set(given.values())
+        first = _slot(name)
+        free = [PALETTE[(first + i) % len(PALETTE)] for i in range(len(PALETTE))]
+        given[name] = next((c for c in free if c not in used), PALETTE[first])
+    return given[name]
+
+
+def colour_map(keys: Iterable[Any], domain: str = "agent") -> dict[Any, str]:
+    """A colour per key, stable across charts (see :func:`colour_of`); keys handed out in
+    sorted order, so one chart drawn alone always gets the same colours."""
+    return {k: colour_of(k, domain) for k in sorted(set(keys), key=str)}
+
+
+def human_duration(seconds: float | None) -> str:
+    """A duration in the unit a reader expects: 850 µs, 12.3 ms, 4.2 s, 3.5 min, 2.1 h, 6.0 d."""
+    if seconds is None or pd.isna(seconds):
+        return "—"
+    s = float(seconds)
+    if s == 0:
+        return "0 s"
+    sign, s = ("-" if s < 0 else ""), abs(s)
+    for limit, unit, size in ((1e-3, "µs", 1e-6), (1, "ms", 1e-3), (60, "s", 1.0),
+                              (3600, "min", 60.0), (86400, "h", 3600.0)):  # fmt: skip
+        if s < limit:
+            value = s / size
+            return f"{sign}{value:.0f} {unit}" if value >= 100 else f"{sign}{value:.3g} {unit}"
+    return f"{sign}{s / 86400:,.1f} d"
 
 
 def style(

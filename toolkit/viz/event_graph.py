@@ -20,6 +20,7 @@ from toolkit.viz._common import (
 )
 
 MAX_LEGEND_SOURCES = 16
+MAX_LABELLED = 40  # events: up to this many, each node is labelled with its name or type
 
 
 def _time_key(graph: nx.DiGraph, n: Any) -> tuple:
@@ -122,7 +123,8 @@ def plot_event_graph(
 ) -> go.Figure:  # fmt: skip
     """One trace's causal graph, laid out left to right by time.
 
-    Nodes are coloured by source; events with findings (and with an error/timeout status) get
+    Nodes are coloured by source (the same colour per source in every chart) and, up to
+    ``MAX_LABELLED`` events, labelled with their span name or type; events with findings (and with an error/timeout status) get
     an outline symbol per kind; hover shows type, source, time, status and an escaped preview
     of the content. Above ``max_events`` events, all events with findings are kept and the
     others are sampled evenly in time; edges then join each event to its nearest kept ancestor
@@ -187,8 +189,14 @@ def plot_event_graph(
             ))  # fmt: skip
     colours = colour_map(sources)
     size = 11 if len(shown) <= 60 else 8 if len(shown) <= 200 else 6
+    labelled = len(shown) <= MAX_LABELLED
+    labels = [esc(graph.nodes[n].get("name") or graph.nodes[n].get("type"), 18) for n in shown]
     fig.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers", name="events", showlegend=False,
+        x=xs, y=ys, mode="markers+text" if labelled else "markers", name="events",
+        showlegend=False, text=labels if labelled else None,
+        # alternate above / below so neighbours on one row do not print over each other
+        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(shown))],
+        textfont={"size": 10, "color": "#333333"},
         marker={"color": [colours[s] for s in sources], "size": size,
                 "line": {"color": "white", "width": 0.5}},
         hovertext=[_hover(n, graph.nodes[n], marks.get(n, [])) for n in shown], hoverinfo="text",

@@ -18,11 +18,12 @@ from toolkit.viz.timeline import utc_naive
 KIND_COLOURS = {
     "unhandled": "#D55E00", "hang": "#CC79A7", "missing_terminal": "#882255",
     "idempotency_violation": "#E69F00", "duplicate": "#56B4E9", "late": "#0072B2",
-    "out_of_order": "#009E73", "escalation": "#999933",
+    "out_of_order": "#009E73", "escalation": "#999933", "error": "#C00000",
 }  # fmt: skip
 _BUCKETS = [("1s", "second"), ("1min", "minute"), ("10min", "10 minutes"), ("1h", "hour"),
             ("1D", "day"), ("7D", "week")]  # fmt: skip
 MAX_SYSTEMS = 12
+MAX_TIME_PANELS = 6
 
 
 def with_event_context(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def _count_axes(fig: go.Figure, rows: pd.DataFrame, key: str) -> None:
 def _over_time(fig: go.Figure, rows: pd.DataFrame, key: str, colours: dict, row: int) -> str:
     timed = rows[rows["ts"].notna()]
     if timed.empty:
-        fig.add_annotation(text="no event times to place these findings in time", x=0.5, y=0.5,
+        fig.add_annotation(text="nothing to place in time here", x=0.5, y=0.5,
                            xref=f"x{row} domain", yref=f"y{row} domain", showarrow=False,
                            font={"color": "#555555"})  # fmt: skip
         return "time bucket"
@@ -82,7 +83,8 @@ def _over_time(fig: go.Figure, rows: pd.DataFrame, key: str, colours: dict, row:
 
 
 def plot_findings(data: pd.DataFrame | duckdb.DuckDBPyConnection) -> go.Figure:
-    """Counts of each finding kind per system (top) and over time (bottom, stacked).
+    """Counts of each finding kind per system (top) and over time, one panel per system
+    binned to that system's own time span (stacked bars).
 
     Args:
         data: a connection (runs :func:`toolkit.findings` and joins system and event time), or
@@ -108,9 +110,25 @@ def plot_findings(data: pd.DataFrame | duckdb.DuckDBPyConnection) -> go.Figure:
     kinds = [k for k in FINDING_KINDS if k in set(rows["kind"])]
     kinds += sorted(set(rows["kind"]) - set(kinds))
     colours = {k: KIND_COLOURS.get(k, PALETTE[i % len(PALETTE)]) for i, k in enumerate(kinds)}
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16, row_heights=[0.5, 0.5],
-                        subplot_titles=["per system", "over time (by the flagged event's time)"])  # fmt: skip
     top = rows["system"].value_counts().head(MAX_SYSTEMS).index
+    # one time panel per system, each binned to that system's own span: systems recorded years
+    # apart would otherwise share month-wide bins
+    timed = rows[rows["ts"].notna()]
+    # a system whose findings fall in one or two bins says nothing over time: no panel for it
+    spread = [s for s in timed["system"].value_counts().index
+              if _bucket(timed.loc[timed["system"] == s, "ts"])[0].nunique() >= 3]  # fmt: skip
+    over: list = spread[:MAX_TIME_PANELS] or [None]
+    heights = [28 * len(top) + 90] + [150] * len(over)
+    gap = 90
+    total = sum(heights) + gap * len(over)
+    fig = make_subplots(
+        rows=1 + len(over), cols=1, vertical_spacing=gap / total,
+        row_heights=[h / sum(heights) for h in heights],
+        subplot_titles=["per system"] + [
+            "over time: no system's findings spread over three time bins" if s is None
+            else f"over time: {esc(s, 40)}"
+            for s in over],
+    )  # fmt: skip
     counts = rows[rows["system"].isin(top)].groupby(["system", "kind"]).size()
     for k in kinds:
         part = counts[counts.index.get_level_values("kind") == k].droplevel("kind").reindex(top)
@@ -120,16 +138,22 @@ def plot_findings(data: pd.DataFrame | duckdb.DuckDBPyConnection) -> go.Figure:
             text=[int(v) if v == v and v else "" for v in part], textposition="inside",
             hovertemplate="%{y}: %{x} " + esc(k, 32) + "<extra></extra>",
         ), row=1, col=1)  # fmt: skip
-    label = _over_time(fig, rows, "kind", colours, 2)
-    _count_axes(fig, rows, "system")
+    for i, s in enumerate(over, 2):
+        part = rows.iloc[0:0] if s is None else timed[timed["system"] == s]
+        label = _over_time(fig, part, "kind", colours, i)
+        fig.update_xaxes(title_text="time (UTC)" if i == len(over) + 1 else None, row=i, col=1)
+        fig.update_yaxes(title_text=f"per {label}", rangemode="tozero", row=i, col=1)
+    if rows.groupby("system").size().max() <= 10:
+        fig.update_xaxes(dtick=1, row=1, col=1)
     fig.update_layout(barmode="stack", legend={"title": {"text": "finding kind"}})
     fig.update_xaxes(title_text="findings (count)", row=1, col=1)
     fig.update_yaxes(title_text="system", autorange="reversed", row=1, col=1)
-    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
-    fig.update_yaxes(title_text=f"findings per {label}", row=2, col=1)
     n_traces = rows["trace_id"].nunique()
     style(fig, f"{title}: {len(rows):,} findings in {n_traces:,} traces",
-          height=int(520 + 28 * len(top)))  # fmt: skip
+          height=int(total + 150))  # fmt: skip
+    if len(spread) > MAX_TIME_PANELS:
+        note(fig, f"time panels: the {MAX_TIME_PANELS} systems with most findings",
+             y=-60 / total)  # fmt: skip
     if rows["system"].nunique() > MAX_SYSTEMS:
         note(fig, f"top panel: the {MAX_SYSTEMS} systems with most findings", y=-0.06)
     return fig
@@ -152,7 +176,7 @@ def plot_unhandled(data: pd.DataFrame | duckdb.DuckDBPyConnection, *, top: int =
     rows["target"] = rows["target"].fillna("(no target)")
     types = rows["type"].value_counts().head(top).index
     rows = rows[rows["type"].isin(types)]
-    colours = colour_map(rows["target"])
+    colours = colour_map(rows["target"], "agent")
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.18, row_heights=[0.5, 0.5],
                         subplot_titles=["by event type and addressee (who never reacted)",
                                         "over time, by addressee"])  # fmt: skip

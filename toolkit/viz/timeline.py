@@ -52,7 +52,7 @@ def plot_timeline(
     marks = marks_by_event(graph, findings, trace_id)
     hover = [_hover(n, graph.nodes[n], marks.get(n, [])) for n in nodes["event_id"]]
     nodes["hover"] = hover
-    colours = colour_map(nodes["type"])
+    colours = colour_map(nodes["type"], "type")
     fig = go.Figure()
 
     at = dict(zip(nodes["event_id"], zip(nodes["t0"], nodes["lane"], strict=True), strict=True))
