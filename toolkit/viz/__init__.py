@@ -8,6 +8,8 @@ from toolkit.viz.flow_graph import plot_flow_graph
 from toolkit.viz.latency import plot_latency
 from toolkit.viz.report import report
 from toolkit.viz.timeline import plot_timeline
+from toolkit.viz.trace import plot_waterfall, transcript
 
 __all__ = ["plot_event_graph", "plot_failure_breakdown", "plot_findings", "plot_flow_graph",
-           "plot_latency", "plot_timeline", "plot_unhandled", "report", "save_figure"]  # fmt: skip
+           "plot_latency", "plot_timeline", "plot_unhandled", "plot_waterfall", "report",
+           "save_figure", "transcript"]  # fmt: skip
