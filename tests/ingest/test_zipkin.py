@@ -195,9 +195,9 @@ def test_server_half_without_its_client_keeps_the_recorded_parent(con, tmp_path)
         )
     )
     toolkit.ingest(con, path)
-    assert con.execute("SELECT event_id, coalesce(parent_span_id, parent_id), end_ts FROM events").fetchall() == [
-        ("b:server", "a", None)
-    ]
+    assert con.execute(
+        "SELECT event_id, coalesce(parent_span_id, parent_id), end_ts FROM events"
+    ).fetchall() == [("b:server", "a", None)]
 
 
 def test_bad_span_is_rejected_and_the_rest_loads(con, tmp_path):
