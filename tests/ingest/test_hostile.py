@@ -495,3 +495,24 @@ def test_status_says_what_happened(con, tmp_path):
     empty.write_text("\n\n")
     result = toolkit.ingest(con, [rejected, empty], "cloudevents")
     assert list(result["status"]) == ["rejected", "empty"]
+
+
+# --- found by the long campaign -----------------------------------------------------------------
+
+
+def test_invalid_json_whose_error_message_cuts_a_character_is_one_reject(con, tmp_path):
+    # DuckDB quotes the start of the input in its error, cutting "é" (2 bytes) in two.
+    path = tmp_path / "spans.json"
+    path.write_text(
+        '[{"context": {"span_id": "x"}, "span_kind": "LLM", "name": "' + "é" * 60 + "x,]"
+    )
+    result = toolkit.ingest(con, path, "openinference")
+    assert (result.loc[0, "status"], result.loc[0, "rejected"]) == ("rejected", 1)
+
+
+def test_parquet_with_ten_or_more_extra_columns(con, tmp_path):
+    # $n1 is a prefix of $n10: the parameters bound must be exactly the ones named.
+    columns = {"trace_id": ["t"], "event_id": ["e"], "type": ["x"]}
+    columns |= {f"extra{i}": [str(i)] for i in range(12)}
+    pq.write_table(pa.table(columns), tmp_path / "e.parquet")
+    assert toolkit.ingest(con, tmp_path / "e.parquet").loc[0, "rows"] == 1

@@ -303,10 +303,13 @@ def stage_json_items(con: duckdb.DuckDBPyConnection, path: Path, json_path: str 
             """,
             {"json_path": json_path} if json_path != "$" else {},
         )
-    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
+    except (duckdb.InvalidInputException, duckdb.ConversionException, UnicodeDecodeError) as e:
+        # DuckDB quotes the input in its message and may cut a multi-byte character in two:
+        # the message itself then fails to decode (UnicodeDecodeError).
+        detail = "" if isinstance(e, UnicodeDecodeError) else f": {str(e).splitlines()[0][:200]}"
         con.execute(
             "INSERT INTO stage_rejects SELECT $o, $why, left(raw, 10000) FROM raw_records",
-            {"o": f"{path}#0", "why": f"file is not valid JSON: {str(e).splitlines()[0][:200]}"},
+            {"o": f"{path}#0", "why": f"file is not valid JSON{detail}"},
         )
         return False
     container = json_path.removesuffix("[*]")

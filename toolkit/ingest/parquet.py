@@ -19,6 +19,7 @@ names travel as bound parameters (the keys of ``attrs``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,12 @@ def _column(name: str, col: str, arrow_type: pa.DataType) -> tuple[str, str | No
         return col, None
     expr = f"try_cast({col} AS VARCHAR)"
     return expr, f"{col} IS NOT NULL AND {expr} IS NULL"
+
+
+def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters ``sql`` names (DuckDB refuses unused ones)."""
+    names = set(re.findall(r"\$(\w+)", sql))
+    return {k: v for k, v in params.items() if k in names}
 
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -140,7 +147,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         con.execute(
             f"INSERT INTO stage_events BY NAME SELECT {', '.join(select)}, _row AS ord "
             "FROM pq_checked WHERE reason IS NULL",
-            {k: v for k, v in params.items() if f"${k}" in ", ".join(select)},
+            _used(", ".join(select), params),
         )
         con.execute("DROP TABLE pq_checked")
     finally:
