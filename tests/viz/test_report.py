@@ -171,7 +171,9 @@ def test_findings_table_sorts_filters_and_opens_panels(demo, chromium, tmp_path)
             assert severities == sorted(severities, key=rank.__getitem__)  # most severe first
             # headers hold the per-column filters; the sort control sits beside each
             page.locator("#findings-table_wrapper thead th").nth(1).locator(
-                ".dt-column-order").click()  # fmt: skip
+                ".dt-column-order"
+            ).click()
+            page.wait_for_timeout(300)
             kinds = _column(page, "findings-table", 2)
             assert kinds == sorted(kinds)  # sorted by the clicked column
             page.fill("#findings-table_wrapper input[type=search]", "duplicate")

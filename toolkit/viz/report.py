@@ -75,6 +75,8 @@ a.trace-link { font-family: monospace; }
 table.dataTable td { vertical-align: top; overflow-wrap: anywhere; max-width: 460px; }
 table.dataTable td:has(a.trace-link) { min-width: 150px; word-break: break-all; }
 .dt-container { overflow-x: auto; }
+#findings-table td:nth-child(7) { min-width: 320px; }
+#traces-table td:nth-child(10) { min-width: 240px; }
 """
 
 # Opens a trace's panel from the URL hash (#trace=<id>), draws lazily stored figures, filters
