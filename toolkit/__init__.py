@@ -18,6 +18,7 @@ from toolkit.analyze import (
     latency,
     sessions,
     summary,
+    traces,
     unhandled_events,
 )
 from toolkit.classify import (
@@ -39,8 +40,10 @@ from toolkit.viz import (
     plot_latency,
     plot_timeline,
     plot_unhandled,
+    plot_waterfall,
     report,
     save_figure,
+    transcript,
 )
 
 __all__ = [
@@ -73,11 +76,14 @@ __all__ = [
     "plot_latency",
     "plot_timeline",
     "plot_unhandled",
+    "plot_waterfall",
     "query",
     "report",
     "save_figure",
     "sessions",
     "simulate",
     "summary",
+    "traces",
+    "transcript",
     "unhandled_events",
 ]

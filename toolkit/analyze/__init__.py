@@ -6,8 +6,8 @@ from toolkit.analyze.findings import FINDING_KINDS, findings, summary
 from toolkit.analyze.flow import escalations, hangs, unhandled_events
 from toolkit.analyze.graphs import event_graph, flow_edges, flow_graph
 from toolkit.analyze.latency import critical_path, latency
-from toolkit.analyze.sessions import sessions
+from toolkit.analyze.sessions import sessions, traces
 
 __all__ = ["FINDING_KINDS", "critical_path", "duplicates", "errors", "escalations", "event_graph",
            "findings", "flow_edges", "flow_graph", "hangs", "late_events", "latency",
-           "sessions", "summary", "unhandled_events"]  # fmt: skip
+           "sessions", "summary", "traces", "unhandled_events"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Runs as sessions: the traces one run spread over, with the run's outcome."""
+"""Runs and traces: one row per trace, and per session (the traces one run spread over)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pandas as pd
 
 from toolkit.analyze.scope import Filters, Query, run, scoped
 
+TRACE_COLUMNS = ["trace_id", "session_id", "system", "outcome", "task", "start", "end",
+                 "duration_s", "events", "agents"]  # fmt: skip
 SESSION_COLUMNS = ["session_id", "system", "traces", "events", "agents", "start", "end",
                    "duration_s", "outcome", "task"]  # fmt: skip
 
@@ -47,3 +49,26 @@ def sessions(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.D
         GROUP BY p.session ORDER BY start, session_id
     """
     return run(con, Query([base, per_trace], select, params, SESSION_COLUMNS))
+
+
+def traces(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:
+    """One row per trace: the trace list of a report or notebook.
+
+    Returns:
+        Columns ``trace_id``, ``session_id`` (the trace's own id when it has no session),
+        ``system`` (``(unknown)`` when not known), ``outcome``, ``task``, ``start``, ``end``,
+        ``duration_s``, ``events`` (distinct events), ``agents`` (distinct sources).
+    """
+    base, params = scoped(**filters)
+    select = """
+        SELECT u.trace_id, any_value(u.session) AS session_id,
+               coalesce(any_value(t.system), '(unknown)') AS system,
+               any_value(t.outcome) AS outcome, any_value(t.task) AS task,
+               min(u.ts) AS start, max(coalesce(u.end_ts, u.ts)) AS "end",
+               date_diff('microsecond', min(u.ts), max(coalesce(u.end_ts, u.ts))) / 1e6
+                   AS duration_s,
+               count(*) AS events, count(DISTINCT u.source) AS agents
+        FROM uev u LEFT JOIN traces t USING (trace_id)
+        GROUP BY u.trace_id ORDER BY start, u.trace_id
+    """
+    return run(con, Query([base], select, params, TRACE_COLUMNS))

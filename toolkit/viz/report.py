@@ -31,6 +31,7 @@ from toolkit.analyze.findings import findings as find
 from toolkit.analyze.flow import unhandled_events
 from toolkit.analyze.graphs import event_graph, flow_edges
 from toolkit.analyze.latency import latency
+from toolkit.analyze.sessions import traces as trace_list
 from toolkit.db import query
 from toolkit.viz._common import human_duration
 from toolkit.viz.event_graph import plot_event_graph
@@ -221,27 +222,6 @@ class _Page:
         self.parts.append(f'<div class="figure">{div}</div>')
 
 
-def trace_table(con: duckdb.DuckDBPyConnection, *, system: str | None = None) -> pd.DataFrame:
-    """One row per trace with what the trace list shows.
-
-    Returns:
-        Columns ``trace_id``, ``session_id`` (the trace's own id when it has no session),
-        ``system``, ``outcome``, ``task``, ``start``, ``end``, ``duration_s``, ``events``,
-        ``agents``.
-    """
-    return query(con, """
-        SELECT e.trace_id, coalesce(any_value(t.session_id), e.trace_id) AS session_id,
-               coalesce(any_value(t.system), '(unknown)') AS system,
-               any_value(t.outcome) AS outcome, any_value(t.task) AS task,
-               min(e.ts) AS start, max(coalesce(e.end_ts, e.ts)) AS "end",
-               date_diff('microsecond', min(e.ts), max(coalesce(e.end_ts, e.ts))) / 1e6
-                   AS duration_s,
-               count(*) AS events, count(DISTINCT e.source) AS agents
-        FROM events e LEFT JOIN traces t USING (trace_id)
-        WHERE $system IS NULL OR t.system = $system
-        GROUP BY e.trace_id ORDER BY start, e.trace_id""", system=system)  # fmt: skip
-
-
 def session_waits(found: pd.DataFrame, traces: pd.DataFrame) -> pd.DataFrame:
     """``found`` (with ``ts``) plus ``waited_s``: for hangs, from the event to the last event of
     its own run (session), not of the whole database; ``detail`` says it in human units.
@@ -382,7 +362,7 @@ def report(
 
         run_classify(con, system=system)
     page = _Page()
-    traces = trace_table(con, system=system)
+    traces = trace_list(con, **({} if system is None else {"system": system}))
     found = with_event_context(con, find(con, system=system))
     found = session_waits(found, traces)
     found["severity"] = pd.Categorical(found["severity"], categories=SEVERITIES, ordered=True)
