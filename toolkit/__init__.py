@@ -31,6 +31,7 @@ from toolkit.classify import (
 )
 from toolkit.db import connect, query
 from toolkit.ingest import detect_format, export_parquet, ingest
+from toolkit.receive import open_traces, receive
 from toolkit.simulate import simulate
 from toolkit.viz import (
     plot_event_graph,
@@ -69,6 +70,7 @@ __all__ = [
     "ingest",
     "late_events",
     "latency",
+    "open_traces",
     "plot_event_graph",
     "plot_failure_breakdown",
     "plot_findings",
@@ -78,6 +80,7 @@ __all__ = [
     "plot_unhandled",
     "plot_waterfall",
     "query",
+    "receive",
     "report",
     "save_figure",
     "sessions",

@@ -230,16 +230,22 @@ def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str
     stage_rows(con, "rejects", [{"origin": origin, "reason": reason, "record": record}])
 
 
-def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) -> tuple[int, int]:
+def merge_stage(
+    con: duckdb.DuckDBPyConnection, file_hash: str | None = None, *, per_request: bool = False
+) -> tuple[int, int]:
     """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
 
     Records whose identity is already in the database are skipped (see the module docstring).
+    ``per_request``: the stage holds several requests (the live receiver's batch, origins
+    ``<prefix><n>#<k>``), each counted as its own file: occurrences count within a request
+    (the part of ``origin`` before ``#``), and a record staged by two requests is added once.
     """
     # occurrence: 0 for most records; only repeated (trace, source, id) in this file need counting
-    keyed = """
+    unit = "split_part(origin, '#', 1)" if per_request else "''"
+    keyed = f"""
         WITH repeated AS (
-            SELECT trace_id, source, event_id, list(ord ORDER BY ord) AS ords FROM stage_events
-            GROUP BY ALL HAVING count(*) > 1
+            SELECT trace_id, source, event_id, {unit} AS unit, list(ord ORDER BY ord) AS ords
+            FROM stage_events GROUP BY ALL HAVING count(*) > 1
         )
         SELECT s.* EXCLUDE (seq, ord, kind), coalesce(s.seq, s.ord) AS seq,
                coalesce(s.kind, 'event') AS kind,
@@ -247,8 +253,10 @@ def merge_stage(con: duckdb.DuckDBPyConnection, file_hash: str | None = None) ->
                    coalesce(list_position(r.ords, s.ord) - 1, 0)::VARCHAR)) AS record_key
         FROM stage_events s LEFT JOIN repeated r
             ON r.trace_id = s.trace_id AND r.event_id = s.event_id
-           AND r.source IS NOT DISTINCT FROM s.source
+           AND r.source IS NOT DISTINCT FROM s.source AND r.unit = {unit.replace("origin", "s.origin")}
     """
+    if per_request:
+        keyed = f"SELECT * FROM ({keyed}) QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY seq) = 1"
     if con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
         keyed = f"SELECT * FROM ({keyed}) n WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_key = n.record_key)"
     added = con.execute(f"INSERT INTO events BY NAME {keyed}").fetchall()[0][0]

@@ -29,7 +29,9 @@ Dropped: ``traceState``, ``flags``, ``dropped*Count``, ``schemaUrl``, ``resource
 ``scope`` dropped counts, link ``traceState``/``flags``; the pre-1.0
 ``instrumentationLibrarySpans`` shape is not read.
 
-Origins: ``path#N`` for the N-th span (from 1) of a document, ``path:line`` for JSONL. A line
+Origins: ``path#N`` for the N-th span (from 1) of a document, ``path:line`` for JSONL;
+requests received over the wire (:func:`read_requests`, the live receiver) ``<prefix><n>#<k>``
+for the k-th span of request n and ``<prefix><n>#0`` for the request as a whole. A line
 that is not JSON or has no ``resourceSpans`` is rejected; a document that is not JSON is rejected
 whole (``path#0``); a span without trace id, span id or start time is rejected with its record
 (the span re-serialised from the fields read); the rest of the file loads.
@@ -39,9 +41,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from toolkit.ingest.base import Format, stage_rows
 from toolkit.ingest.files import (
@@ -137,13 +141,55 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL""",
             {"p": prefix},
         )
-    _reject_malformed_items(con, path, prefix if mode == "lines" else None)
-    _flatten(con, prefix, mode == "lines")
+    lines = mode == "lines"
+    _reject_malformed_items(con, lambda o: f"{prefix}{o}" if lines else f"{path}#0")
+    _flatten(con, prefix, "$p || ord" if lines else "$p || pos")
     con.execute("DROP TABLE otlp_req")
     stage_spans(con)
 
 
-def _reject_malformed_items(con: duckdb.DuckDBPyConnection, path: Path, prefix: str | None) -> None:
+def read_requests(
+    con: duckdb.DuckDBPyConnection, requests: Sequence[tuple[int, str]], prefix: str
+) -> None:
+    """Parse OTLP/JSON ``ExportTraceServiceRequest`` bodies received over the wire into
+    ``otel_spans`` (created anew) and their request-level rejects into ``stage_rejects``.
+
+    ``requests`` are ``(n, body text)``; span origins are ``<prefix><n>#<k>`` (k from 1 within
+    the request), a request rejected whole is ``<prefix><n>#0``. The caller runs
+    :func:`toolkit.ingest.spans.stage_spans` (after adding rows of its own, if it wants).
+    """
+    create_span_table(con)
+    for statement in _MACROS.split(";"):
+        if statement.strip():
+            con.execute(statement)
+    table = pa.table(
+        {
+            "ord": pa.array([n for n, _ in requests], pa.int64()),
+            "raw": pa.array([text for _, text in requests], pa.string()),
+        }
+    )
+    con.register("_raw_requests", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_requests")
+    finally:
+        con.unregister("_raw_requests")
+    _parse(con)
+    con.execute(
+        """INSERT INTO stage_rejects SELECT $p || ord || '#0', why, left(raw, 10000)
+           FROM otlp_req JOIN raw_records USING (ord) WHERE why IS NOT NULL""",
+        {"p": prefix},
+    )
+    _reject_malformed_items(con, lambda o: f"{prefix}{o}#0")
+    _flatten(
+        con, prefix, "$p || ord || '#' || row_number() OVER (PARTITION BY ord ORDER BY i, j, k)"
+    )
+    con.execute("DROP TABLE otlp_req")
+    con.execute("DROP TABLE raw_records")
+
+
+def _reject_malformed_items(
+    con: duckdb.DuckDBPyConnection, origin_of: Callable[[int], str]
+) -> None:
     """Reject the ``resourceSpans``/``scopeSpans`` items that are not objects, and the
     ``scopeSpans``/``spans`` that are not lists (the typed parse reads them as absent, which
     would drop their spans in silence). Only requests where the parse found such a gap are
@@ -156,7 +202,7 @@ def _reject_malformed_items(con: duckdb.DuckDBPyConnection, path: Path, prefix: 
     """).fetchall()
     rows = []
     for ord_, raw in suspects:
-        origin = f"{prefix}{ord_}" if prefix else f"{path}#0"
+        origin = origin_of(ord_)
         try:
             request = parse_json(raw)
         except ValueError:
@@ -212,9 +258,10 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, jsonl: bool) -> None:
-    """One row of ``otel_spans`` per span of the parsed requests."""
-    origin = "$p || ord" if jsonl else "$p || pos"
+def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, origin: str) -> None:
+    """One row of ``otel_spans`` per span of the parsed requests; ``origin`` is its SQL (over
+    ``$p`` the prefix, ``ord`` the request, ``pos`` the span's position, ``i, j, k`` its
+    indexes in the request)."""
     con.execute(
         f"""
         INSERT INTO otel_spans BY NAME

@@ -1,0 +1,394 @@
+"""Live: an OTLP/HTTP receiver that stores traces while you explore them.
+
+``toolkit.receive(con)`` starts, inside the calling process, an HTTP server on
+``http://127.0.0.1:4318/v1/traces`` (threads: one per connection, see
+:mod:`toolkit.receive.protocol` for what it accepts and answers) and one writer thread that
+merges what arrives into ``con``'s database in batches, one transaction each (see
+:mod:`toolkit.receive.writer` for the semantics: the same mapping, identity and rejects as file
+ingest; traces re-derived as their spans arrive; retries stored once). Point an exporter at it
+(``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``) and query ``con`` as usual: each query
+sees the batches committed before it.
+
+An answer is sent once the request's batch is committed (or rejected), so a 200 means stored
+and ``partial_success`` counts exactly the spans that went to ``rejects``. A full queue answers
+503 with ``Retry-After`` (OTLP exporters retry with back-off).
+
+:func:`open_traces` says which traces are still running: an analysis run during ingest sees
+them as they are so far (a trace without its root span yet, a request not yet answered).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+import pandas as pd
+
+from toolkit.db import query
+from toolkit.receive.protocol import (
+    PROTOBUF,
+    Answer,
+    BodyError,
+    decompress,
+    failure,
+    media_type,
+    parse_protobuf,
+    request_to_json,
+    success,
+)
+from toolkit.receive.writer import Pending, Writer
+
+__all__ = ["Counters", "Receiver", "open_traces", "receive"]
+
+DEFAULT_MAX_BODY = 20 * 1024 * 1024  # the OTel Collector's default max_request_body_size
+
+
+@dataclass(frozen=True)
+class Counters:
+    """A snapshot of a receiver's work since it started."""
+
+    requests: int  # POSTs to /v1/traces, answered or not
+    accepted: int  # requests queued for the writer
+    committed: int  # requests whose batch was committed (or answered as received before)
+    spans: int  # spans stored
+    rejects: int  # records sent to ``rejects``
+    refused: int  # requests answered with an error (4xx / 5xx)
+    batches: int  # transactions committed
+    queued: int  # requests waiting for the writer now
+    last_error: str | None  # the last error answered or met, with its status
+
+
+class Receiver:
+    """A running receiver (see :func:`receive`); stop it with :meth:`stop` or a ``with`` block."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        host: str,
+        port: int,
+        max_body: int,
+        queue_size: int,
+        batch_delay: float,
+        batch_bytes: int,
+        retain: float,
+        timeout: float,
+    ) -> None:
+        self.max_body = max_body
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._counts = {"requests": 0, "accepted": 0, "refused": 0}
+        self._last_error: str | None = None
+        self.writer = Writer(
+            con,
+            queue_size=queue_size,
+            batch_delay=batch_delay,
+            batch_bytes=batch_bytes,
+            retain=retain,
+        )
+        self.server = _Server((host, port), _Handler)
+        self.server.receiver = self
+        address = self.server.server_address
+        self.host, self.port = str(address[0]), int(address[1])
+        self.writer.start()
+        self._serving = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="toolkit-receive-http",
+            daemon=True,
+        )
+        self._serving.start()
+        self.stopped = False
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/traces`` is appended)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The traces URL (for ``OTLPSpanExporter(endpoint=...)``)."""
+        return f"{self.endpoint}/v1/traces"
+
+    @property
+    def counters(self) -> Counters:
+        """What the receiver did so far."""
+        with self._lock, self.writer.lock:
+            w = self.writer.counts
+            return Counters(
+                requests=self._counts["requests"],
+                accepted=self._counts["accepted"],
+                committed=w["committed_requests"],
+                spans=w["spans"],
+                rejects=w["rejects"],
+                refused=self._counts["refused"],
+                batches=w["batches"],
+                queued=self.writer.queue.qsize(),
+                last_error=self._last_error or self.writer.last_error,
+            )
+
+    def wait(self, spans: int, timeout: float = 30.0) -> bool:
+        """Wait until ``spans`` spans are stored (or ``timeout`` seconds); return whether they are."""
+        deadline = time.monotonic() + timeout
+        while self.counters.spans < spans:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def stop(self, timeout: float = 30.0) -> Counters:
+        """Stop accepting requests, store those already queued, and return the counters.
+
+        Safe to call twice.
+        """
+        if not self.stopped:
+            self.stopped = True
+            self.server.shutdown()
+            self.server.server_close()
+            self.writer.gate.set()
+            self.writer.stopping.set()
+            self.writer.join(timeout)
+        return self.counters
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        c = self.counters
+        state = "stopped" if self.stopped else f"listening on {self.url}"
+        return (
+            f"<Receiver {state}: {c.requests} requests, {c.spans} spans stored, "
+            f"{c.rejects} rejects, {c.refused} refused>"
+        )
+
+    # ---------------------------------------------------------------- one request
+
+    def _refuse(self, answer: Answer) -> Answer:
+        with self._lock:
+            self._counts["refused"] += 1
+            self._last_error = f"{answer.status}: {answer.body[:300].decode(errors='replace')}"
+        return answer
+
+    def handle(self, content_type: str | None, encoding: str | None, body: bytes) -> Answer:
+        """Answer one POST to /v1/traces (called from the HTTP threads)."""
+        kind = "application/json"
+        try:
+            kind = media_type(content_type)
+            data = decompress(body, encoding, self.max_body)
+            if kind == PROTOBUF:
+                try:
+                    text, _ = request_to_json(parse_protobuf(data))
+                    pending = Pending.of(data, text)
+                except BodyError as e:
+                    pending = Pending.of(data, None, e.message)
+            else:
+                try:
+                    text = data.decode("utf-8")
+                    pending = Pending.of(data, text)
+                except UnicodeDecodeError as e:
+                    pending = Pending.of(data, data.decode("utf-8", "replace"), f"not UTF-8: {e}")
+        except BodyError as e:
+            return self._refuse(failure(e.status, e.message, kind))
+        if self.stopped:
+            return self._refuse(failure(503, "the receiver is stopping", kind, retry_after=1))
+        try:
+            self.writer.queue.put_nowait(pending)
+        except Exception:  # queue.Full
+            return self._refuse(failure(503, "the receiver's queue is full", kind, retry_after=1))
+        with self._lock:
+            self._counts["accepted"] += 1
+        if not pending.done.wait(self.timeout):
+            # still queued: the exporter retries, and the retry is answered from the first copy
+            return self._refuse(failure(503, "not stored yet; retry later", kind, retry_after=1))
+        result = pending.result
+        assert result is not None
+        if result.status == 200:
+            return success(kind, result.rejected, result.message[:1000])
+        return self._refuse(failure(result.status, result.message[:1000], kind))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    receiver: Receiver
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive: exporters reuse their connection
+    timeout = 60  # a client that stops sending mid-request frees its thread
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # no access log on stderr inside a notebook
+
+    def _send(self, answer: Answer, *, close: bool = False, allow: bool = False) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        if allow:
+            self.send_header("Allow", "POST")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def _on_traces(self) -> bool:
+        return urlsplit(self.path).path.rstrip("/") == "/v1/traces"
+
+    def do_POST(self) -> None:
+        receiver = self.server.receiver
+        if not self._on_traces():
+            self._send(failure(404, f"no such endpoint {self.path!r}: POST to /v1/traces"))
+            return
+        with receiver._lock:
+            receiver._counts["requests"] += 1
+        kind = self.headers.get("Content-Type")
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or length is None:
+            answer = failure(411, "send the body with a Content-Length")
+            self._send(receiver._refuse(answer), close=True)
+            return
+        try:
+            size = int(length)
+            if size < 0:
+                raise ValueError
+        except ValueError:
+            self._send(receiver._refuse(failure(400, "bad Content-Length")), close=True)
+            return
+        if size > receiver.max_body:
+            answer = failure(413, f"the body is larger than {receiver.max_body} bytes")
+            self._send(receiver._refuse(answer), close=True)  # unread body: close
+            return
+        body = self.rfile.read(size)
+        if len(body) < size:
+            self.close_connection = True
+            return
+        self._send(receiver.handle(kind, self.headers.get("Content-Encoding"), body))
+
+    def _not_allowed(self) -> None:
+        if self._on_traces():
+            answer = failure(405, f"{self.command} is not allowed: POST to /v1/traces")
+            self._send(self.server.receiver._refuse(answer), close=True, allow=True)
+        else:
+            self._send(failure(404, f"no such endpoint {self.path!r}: POST to /v1/traces"))
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _not_allowed
+
+
+def receive(
+    con: duckdb.DuckDBPyConnection,
+    port: int = 4318,
+    host: str = "127.0.0.1",
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    queue_size: int = 64,
+    batch_delay: float = 0.02,
+    batch_bytes: int = 16 * 1024 * 1024,
+    retain: float = 600.0,
+    timeout: float = 30.0,
+) -> Receiver:
+    """Receive OpenTelemetry traces over OTLP/HTTP into ``con``'s database, in the background.
+
+    Args:
+        con: a writable connection from :func:`toolkit.connect`; the receiver writes through its
+            own ``cursor()``, and ``con`` stays free for queries. Stop the receiver before
+            closing ``con``.
+        port: the TCP port (4318 is OTLP/HTTP's); 0 picks a free one (see ``Receiver.port``).
+        host: the address to listen on; the default accepts local clients only. ``0.0.0.0``
+            accepts any: there is no authentication.
+        max_body: the largest body accepted, in bytes, after decompression (413 beyond).
+        queue_size: requests waiting for the writer before it answers 503 with Retry-After.
+        batch_delay: seconds the writer waits for more requests to merge in one transaction.
+        batch_bytes: the most request bytes merged in one transaction.
+        retain: seconds a trace's spans stay in memory after its last span arrived, for
+            re-mapping the trace when more of its spans arrive.
+        timeout: seconds a request waits for its batch to commit before a 503 (the retry is
+            answered from the first copy, never stored twice).
+
+    Returns:
+        A :class:`Receiver`: ``url``, ``port``, ``counters`` (requests, spans stored, rejects,
+        refused, last error...), ``wait(spans)``, ``stop()``.
+
+    Raises:
+        OSError: the port is taken (``Address already in use``).
+    """
+    return Receiver(
+        con,
+        host=host,
+        port=port,
+        max_body=max_body,
+        queue_size=queue_size,
+        batch_delay=batch_delay,
+        batch_bytes=batch_bytes,
+        retain=retain,
+        timeout=timeout,
+    )
+
+
+OPEN_COLUMNS = ["trace_id", "system", "events", "first_ts", "last_ts", "idle_s", "has_root", "why"]
+
+
+def open_traces(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: datetime | str | None = None,
+    grace: float = 120.0,
+) -> pd.DataFrame:
+    """Traces that may still be running at ``as_of``: findings on them may be premature.
+
+    A trace is open when something happened in it (an event, or a span start or end) less than
+    ``grace`` seconds before ``as_of``, and it has no ended root span (a span without an
+    enclosing span, with an end time): a span tree is complete when its root ends, an event
+    log when it goes quiet. Exporters send spans when they end, so a long model call shows
+    nothing until it returns: choose ``grace`` above the longest step.
+
+    Args:
+        con: the connection.
+        as_of: the time of observation; ``None`` is now (live data). For files, pass the
+            data's end.
+        grace: seconds of silence after which a trace without an ended root counts as over.
+
+    Returns:
+        Columns ``trace_id``, ``system``, ``events``, ``first_ts``, ``last_ts`` (its latest
+        start or end), ``idle_s`` (seconds from ``last_ts`` to ``as_of``), ``has_root`` (a
+        root span has arrived, not yet ended), ``why``; the most recently active first.
+    """
+    at = as_of.isoformat() if isinstance(as_of, datetime) else as_of
+    if at is None:
+        at = datetime.now(UTC).isoformat()
+    df = query(
+        con,
+        """
+        SELECT e.trace_id, any_value(t.system) AS system, count(*) AS events,
+               min(e.ts) AS first_ts, max(coalesce(e.end_ts, e.ts)) AS last_ts,
+               date_diff('microsecond', max(coalesce(e.end_ts, e.ts)), $at::TIMESTAMPTZ) / 1e6
+                   AS idle_s,
+               bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL) AS has_root,
+               CASE WHEN bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL)
+                    THEN 'its root span has not ended'
+                    WHEN bool_or(e.kind IN ('span', 'message')) THEN 'its root span has not arrived'
+                    ELSE 'active within the grace period' END AS why
+        FROM events e LEFT JOIN traces t USING (trace_id)
+        GROUP BY e.trace_id
+        HAVING NOT bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL
+                           AND e.end_ts IS NOT NULL)
+           AND date_diff('microsecond', max(coalesce(e.end_ts, e.ts)), $at::TIMESTAMPTZ) / 1e6
+               < $grace
+        ORDER BY last_ts DESC, trace_id
+        """,
+        at=at,
+        grace=grace,
+    )
+    return df[OPEN_COLUMNS]

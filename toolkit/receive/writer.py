@@ -1,0 +1,370 @@
+"""The one writer: batches of received requests merged like files, one transaction per batch.
+
+DuckDB lets one process write a database file; inside it, every thread needs its own
+connection. The writer thread owns a ``cursor()`` of the user's connection (its own temporary
+tables, its own transactions) and is the only part of the receiver that touches DuckDB, so the
+notebook keeps querying its connection and sees each batch once it is committed.
+
+A batch is what the queue holds when the writer gets to it, after waiting up to
+``batch_delay`` seconds for more (at most ``batch_bytes`` of request bodies). Each batch goes
+through the file ingest's steps (:func:`toolkit.ingest.otlp.read_requests`,
+:func:`toolkit.ingest.spans.stage_spans`, :func:`toolkit.ingest.base.merge_stage`), with each
+request counted as a file of its own: the same record identity, the same rejects (origin
+``otlp-http:<request n>#<span k>``, ``#0`` for a request rejected whole), one ``ingests`` row per
+request (``path`` ``otlp-http:<n>``, ``file_hash`` the SHA-256 of its decompressed body).
+
+**Live semantics.** Spans of a trace arrive over many requests, children first and the root
+often last, yet a span's agent is inherited from its ancestors and a trace's ``system``,
+``task``, ``outcome`` and session come from its root and last steps. So the writer keeps the
+spans it received (``live_spans``, a temporary table of the writer) and, for every trace a
+batch touches, maps the trace's spans again as a whole: its earlier rows are replaced and its
+trace fields recomputed (the new values win where they say something). The tables then hold
+what the file ingest of all the requests would hold. A trace idle for ``retain`` seconds leaves
+``live_spans``; a span of it arriving later is merged like a second file (its trace's fields
+are filled in, not replaced; its agent comes from the spans of its own batch only).
+
+**Retries add nothing.** A body already received (same SHA-256, in this or an earlier session)
+is answered as before without being merged again; a span received in two different requests is
+one record (record identity; occurrences count within a request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from toolkit.ingest import otlp
+from toolkit.ingest.base import create_stage, drop_stage, merge_stage, stage_rows
+from toolkit.ingest.spans import SPAN_DDL, stage_spans
+
+log = logging.getLogger(__name__)
+
+PREFIX = "otlp-http:"
+_REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
+
+
+@dataclass
+class Result:
+    """What the writer did with one request."""
+
+    status: int  # 200, 400 (rejected whole), 500 (the merge failed)
+    spans: int = 0  # spans stored from it
+    rejected: int = 0  # its records sent to ``rejects``
+    message: str = ""
+
+
+@dataclass
+class Pending:
+    """A request waiting for the writer: OTLP/JSON text (or why it is rejected whole)."""
+
+    body: str | None
+    digest: str
+    raw: str | None = None  # the record to keep when the body is rejected whole
+    problem: str | None = None
+    size: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Result | None = None
+
+    @classmethod
+    def of(cls, body: bytes, text: str | None, problem: str | None = None) -> Pending:
+        raw = None
+        if problem is not None:
+            raw = text[:10000] if text is not None else body[:7500].hex()
+        return cls(
+            body=text if problem is None else None,
+            digest=hashlib.sha256(body).hexdigest(),
+            raw=raw,
+            problem=problem,
+            size=len(body),
+        )
+
+
+class Writer(threading.Thread):
+    """The thread that merges queued requests into the database, batch by batch."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        queue_size: int,
+        batch_delay: float,
+        batch_bytes: int,
+        retain: float,
+    ) -> None:
+        super().__init__(name="toolkit-receive-writer", daemon=True)
+        self.cur = con.cursor()
+        self.queue: queue.Queue[Pending] = queue.Queue(maxsize=queue_size)
+        self.batch_delay = batch_delay
+        self.batch_bytes = batch_bytes
+        self.retain = retain
+        self.stopping = threading.Event()
+        self.gate = threading.Event()  # cleared: the writer holds off (tests fill the queue)
+        self.gate.set()
+        self.lock = threading.Lock()
+        self.counts = {"batches": 0, "spans": 0, "rejects": 0, "committed_requests": 0}
+        self.last_error: str | None = None
+        self.last_evict = time.monotonic()
+        self.n = self.cur.execute(
+            f"SELECT coalesce(max(try_cast(regexp_extract(path, '^{PREFIX}(\\d+)$', 1) AS BIGINT)), 0)"
+            " FROM ingests"
+        ).fetchall()[0][0]
+        self.cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE live_spans ({SPAN_DDL}, tid VARCHAR, req BIGINT, "
+            "arrived DOUBLE)"
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        while True:
+            self.gate.wait()
+            try:
+                first = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                if self.stopping.is_set():
+                    break
+                continue
+            batch, size = [first], first.size
+            deadline = time.monotonic() + self.batch_delay
+            while size < self.batch_bytes:
+                wait = deadline - time.monotonic()
+                try:
+                    item = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+                size += item.size
+            self._run_batch(batch)
+        self.cur.close()
+
+    def _run_batch(self, batch: list[Pending]) -> None:
+        try:
+            self._commit(batch)
+        except Exception as e:  # a bug or a database error: isolate the request that causes it
+            if len(batch) > 1:
+                for item in batch:
+                    self._run_batch([item])
+                return
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("toolkit.receive: a request could not be merged")
+            batch[0].result = Result(500, message=f"the receiver failed to store it: {e}")
+        for item in batch:
+            if item.result is None:
+                item.result = Result(500, message="not processed")
+            item.done.set()
+
+    # ------------------------------------------------------------------ one batch
+
+    def _commit(self, batch: list[Pending]) -> None:
+        cur = self.cur
+        digests = sorted({p.digest for p in batch})
+        earlier = {
+            h: (rows, rejected)
+            for h, rows, rejected in cur.execute(
+                "SELECT file_hash, rows, rejected FROM ingests WHERE file_hash IN "
+                "(SELECT unnest($h::VARCHAR[]))",
+                {"h": digests},
+            ).fetchall()
+        }
+        fresh: list[Pending] = []
+        first_of: dict[str, Pending] = {}
+        for p in batch:
+            if p.digest in earlier:
+                p.result = self._answer_again(p.digest, *earlier[p.digest])
+            elif p.digest in first_of:
+                continue  # the same body twice in one batch: answered like its first copy
+            else:
+                first_of[p.digest] = p
+                fresh.append(p)
+        if fresh:
+            for attempt in range(3):
+                try:
+                    self._merge(fresh)
+                    break
+                except duckdb.TransactionException:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))  # another writer (the notebook) conflicted
+        for p in batch:
+            if p.result is None:
+                p.result = first_of[p.digest].result
+        if time.monotonic() - self.last_evict > min(self.retain, 10.0):
+            self.evict()
+
+    def _answer_again(self, digest: str, rows: int, rejected: int) -> Result:
+        whole = self.cur.execute(
+            "SELECT reason FROM rejects WHERE file_hash = $h AND origin LIKE '%#0' LIMIT 1",
+            {"h": digest},
+        ).fetchall()
+        if whole and rows == 0:
+            return Result(400, rejected=rejected, message=whole[0][0])
+        return Result(200, rejected=rejected, message="received before; nothing added")
+
+    def _merge(self, fresh: list[Pending]) -> None:
+        cur = self.cur
+        started = time.perf_counter()
+        numbers = list(range(self.n + 1, self.n + 1 + len(fresh)))
+        self.n += len(fresh)
+        create_stage(cur)
+        try:
+            otlp.read_requests(
+                cur,
+                [(n, p.body) for n, p in zip(numbers, fresh, strict=True) if p.body is not None],
+                PREFIX,
+            )
+            stage_rows(
+                cur,
+                "rejects",
+                [
+                    {"origin": f"{PREFIX}{n}#0", "reason": p.problem, "record": p.raw}
+                    for n, p in zip(numbers, fresh, strict=True)
+                    if p.problem is not None
+                ],
+            )
+            self._restage(time.time())
+            self._transaction(fresh, numbers, started)
+        finally:
+            drop_stage(cur)
+            for table in ("live_new", "live_old", "live_complete", "live_requests"):
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _restage(self, now: float) -> None:
+        """Map the new spans together with the earlier spans of the traces they touch."""
+        cur = self.cur
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE live_new AS SELECT *, span_norm_id(trace_id) AS tid, "
+            f"{_REQ} AS req, $now AS arrived FROM otel_spans",
+            {"now": now},
+        )
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE live_old AS SELECT * FROM live_spans "
+            "WHERE tid IN (SELECT tid FROM live_new WHERE tid IS NOT NULL)"
+        )
+        # positions ordered by request, then by place in the request: the order of the files
+        # that the requests would have been
+        cur.execute(
+            "CREATE OR REPLACE TEMP TABLE otel_spans AS "
+            "SELECT * EXCLUDE (pos, tid, req, arrived), row_number() OVER (ORDER BY req, pos) AS pos "
+            "FROM (SELECT * FROM live_old UNION ALL BY NAME SELECT * FROM live_new)"
+        )
+        stage_spans(cur)
+        cur.execute("DELETE FROM stage_rejects WHERE origin IN (SELECT origin FROM live_old)")
+
+    def _transaction(self, fresh: list[Pending], numbers: list[int], started: float) -> None:
+        cur = self.cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            # the earlier rows of the traces mapped again are replaced by their new mapping
+            cur.execute("""
+                DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
+                  AND origin IN (SELECT origin FROM live_old)
+            """)
+            # traces whose every stored row was mapped again: their fields are recomputed
+            cur.execute("""
+                CREATE OR REPLACE TEMP TABLE live_complete AS
+                SELECT DISTINCT trace_id FROM stage_traces s
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = s.trace_id)
+            """)
+            merge_stage(cur, None, per_request=True)
+            cur.execute("""
+                UPDATE traces t SET system = coalesce(s.system, t.system),
+                    task = coalesce(s.task, t.task), outcome = coalesce(s.outcome, t.outcome),
+                    session_id = coalesce(s.session_id, t.session_id)
+                FROM (SELECT trace_id, any_value(system) AS system, any_value(task) AS task,
+                             any_value(outcome) AS outcome, any_value(session_id) AS session_id
+                      FROM stage_traces WHERE trace_id IN (SELECT trace_id FROM live_complete)
+                      GROUP BY trace_id) s
+                WHERE s.trace_id = t.trace_id
+            """)
+            per_request = self._per_request(fresh, numbers, started)
+            cur.execute("""
+                INSERT INTO ingests SELECT h, path, 'otlp', rows, rejected, now(), seconds
+                FROM live_requests
+            """)
+            cur.execute("""
+                UPDATE rejects SET file_hash = r.h FROM live_requests r
+                WHERE rejects.file_hash IS NULL AND rejects.origin IN (SELECT origin FROM stage_rejects)
+                  AND split_part(rejects.origin, '#', 1) = r.path
+            """)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute(
+            "INSERT INTO live_spans SELECT * FROM live_new WHERE tid IS NOT NULL "
+            "AND origin NOT IN (SELECT origin FROM stage_rejects)"
+        )
+        spans = rejects = 0
+        for n, p in zip(numbers, fresh, strict=True):
+            stored, rejected, whole, reason = per_request.get(n, (0, 0, None, None))
+            spans += stored
+            rejects += rejected
+            if whole is not None and stored == 0:
+                p.result = Result(400, rejected=rejected, message=whole)
+            else:
+                p.result = Result(200, spans=stored, rejected=rejected, message=reason or "")
+        with self.lock:
+            self.counts["batches"] += 1
+            self.counts["spans"] += spans
+            self.counts["rejects"] += rejects
+            self.counts["committed_requests"] += len(fresh)
+
+    def _per_request(
+        self, fresh: list[Pending], numbers: list[int], started: float
+    ) -> dict[int, tuple[int, int, str | None, str | None]]:
+        """``live_requests(h, path, rows, rejected, seconds)`` for the ``ingests`` rows, and per
+        request number: spans stored, records rejected, the first reason for a rejection."""
+        cur = self.cur
+        counts = {
+            n: (spans, rejected, whole, reason)
+            for n, spans, rejected, whole, reason in cur.execute(f"""
+                WITH s AS (SELECT req, count(*) AS spans FROM live_new
+                           WHERE origin NOT IN (SELECT origin FROM stage_rejects) GROUP BY req),
+                     r AS (SELECT {_REQ} AS req, count(*) AS rejected,
+                                  min(reason) FILTER (origin LIKE '%#0') AS whole,
+                                  min(reason || ' (' || origin || ')') AS reason
+                           FROM stage_rejects GROUP BY req)
+                SELECT req, coalesce(s.spans, 0), coalesce(r.rejected, 0), r.whole, r.reason
+                FROM s FULL JOIN r USING (req)
+            """).fetchall()
+        }
+        rows = dict(
+            cur.execute(f"""
+                SELECT {_REQ} AS req, count(*) FROM events
+                WHERE origin IN (SELECT origin FROM stage_events) GROUP BY req
+            """).fetchall()
+        )
+        seconds = time.perf_counter() - started
+        table: dict[str, list[Any]] = {"h": [], "path": [], "rows": [], "rejected": [], "s": []}
+        for n, p in zip(numbers, fresh, strict=True):
+            table["h"].append(p.digest)
+            table["path"].append(f"{PREFIX}{n}")
+            table["rows"].append(rows.get(n, 0))
+            table["rejected"].append(counts.get(n, (0, 0, None, None))[1])
+            table["s"].append(seconds)
+        cur.register("_live_requests", pa.table(table))
+        try:
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE live_requests AS "
+                "SELECT h, path, rows, rejected, s AS seconds FROM _live_requests"
+            )
+        finally:
+            cur.unregister("_live_requests")
+        return counts
+
+    def evict(self) -> None:
+        """Forget the spans of traces idle for ``retain`` seconds (they stay in the database)."""
+        self.last_evict = time.monotonic()
+        self.cur.execute(
+            "DELETE FROM live_spans WHERE tid IN (SELECT tid FROM live_spans GROUP BY tid "
+            "HAVING max(arrived) < $cutoff)",
+            {"cutoff": time.time() - self.retain},
+        )
