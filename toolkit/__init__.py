@@ -29,7 +29,7 @@ from toolkit.classify import (
     classify,
     failure_breakdown,
 )
-from toolkit.db import connect, query
+from toolkit.db import connect, query, trace_sql
 from toolkit.ingest import detect_format, export_parquet, ingest
 from toolkit.receive import open_traces, receive
 from toolkit.simulate import simulate
@@ -86,6 +86,7 @@ __all__ = [
     "sessions",
     "simulate",
     "summary",
+    "trace_sql",
     "traces",
     "transcript",
     "unhandled_events",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -12,6 +14,9 @@ import duckdb
 import pandas as pd
 
 Tracer = Callable[[str, dict[str, Any]], None]
+# A connection's tracer sees each statement after it ran: ``(sql, params, seconds)``.
+StatementTracer = Callable[[str, dict[str, Any], float], None]
+_TRACERS: weakref.WeakKeyDictionary[Any, StatementTracer] = weakref.WeakKeyDictionary()
 
 
 def schema_sql() -> str:
@@ -51,6 +56,7 @@ def connect(
     *,
     read_only: bool = False,
     memory_limit: str | None = None,
+    tracer: StatementTracer | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB database with the canonical schema applied.
 
@@ -64,6 +70,8 @@ def connect(
         read_only: open an existing file for reading only; the schema is then checked, not
             applied. Temporary tables (the analyses' derived tables) still work.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); beyond it DuckDB spills to disk.
+        tracer: called after every statement the toolkit runs on this connection, with
+            ``(sql, params, seconds)`` (see :func:`trace_sql`).
 
     Returns:
         A connection whose session time zone is UTC, so timestamps come back in UTC.
@@ -112,7 +120,58 @@ def connect(
             )
     else:
         con.execute(schema_sql())
+    if tracer is not None:
+        trace_sql(con, tracer)
     return con
+
+
+class _Tracing:
+    """What :func:`trace_sql` returns: used as a context manager, it restores the old tracer."""
+
+    def __init__(self, con: Any, previous: StatementTracer | None) -> None:
+        self._con, self._previous = con, previous
+
+    def __enter__(self) -> _Tracing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        trace_sql(self._con, self._previous)
+
+
+def trace_sql(con: Any, tracer: StatementTracer | None) -> _Tracing:
+    """Show every statement the toolkit runs on ``con`` (like sqlite-utils' ``Database.tracer``).
+
+    ``tracer`` is called after each statement with ``(sql, params, seconds)``; ``print`` will do.
+    ``None`` stops tracing. As a context manager, the previous tracer is restored on exit::
+
+        with toolkit.trace_sql(con, print):
+            toolkit.findings(con)
+
+    Args:
+        con: a connection from :func:`connect` (or ``toolkit.spark.connect``).
+        tracer: the callable, or ``None``.
+    """
+    previous = _TRACERS.get(con)
+    if tracer is None:
+        _TRACERS.pop(con, None)
+    else:
+        _TRACERS[con] = tracer
+    return _Tracing(con, previous)
+
+
+def tracer_of(con: Any) -> StatementTracer | None:
+    """The tracer set on ``con`` with :func:`trace_sql`, if any."""
+    return _TRACERS.get(con)
+
+
+def execute(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Run a statement that returns few rows (DDL, maintenance), traced like :func:`query`."""
+    started = time.perf_counter()
+    rows = con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
+    traced = _TRACERS.get(con)
+    if traced is not None:
+        traced(sql, params, time.perf_counter() - started)
+    return rows
 
 
 def query(
@@ -127,12 +186,18 @@ def query(
     Args:
         con: the connection.
         sql: the statement; values go in as ``$name`` placeholders, never formatted in.
-        tracer: called with ``(sql, params)`` before the statement runs (e.g. ``print``-like).
+        tracer: called with ``(sql, params)`` before the statement runs (e.g. ``print``-like);
+            the connection's tracer (:func:`trace_sql`) is called after it, with its time.
         **params: the values for the placeholders.
     """
     if tracer is not None:
         tracer(sql, params)
-    return con.execute(sql, params).df() if params else con.execute(sql).df()
+    started = time.perf_counter()
+    df = con.execute(sql, params).df() if params else con.execute(sql).df()
+    traced = _TRACERS.get(con)
+    if traced is not None:
+        traced(sql, params, time.perf_counter() - started)
+    return df
 
 
 def quote_identifier(name: str) -> str:

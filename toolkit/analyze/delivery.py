@@ -7,7 +7,14 @@ from typing import Unpack
 import duckdb
 import pandas as pd
 
-from toolkit.analyze.scope import Filters, Query, run, scoped, terminal_types_sql
+from toolkit.analyze.scope import (
+    TERMINAL_SQL,
+    Filters,
+    Query,
+    run,
+    scoped,
+    terminal_types_sql,
+)
 
 DUPLICATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "idempotency_key",
                      "copies", "first_event_id", "detail"]  # fmt: skip
@@ -42,7 +49,7 @@ LATE_RESPONSE_SQL = """late_response AS (
 ),
 late_response_found AS (
     SELECT * FROM late_response
-    WHERE moved_on OR ts > reference_ts + to_microseconds(CAST(timeout_ms * 1000 AS BIGINT))
+    WHERE moved_on OR date_diff('microsecond', reference_ts, ts) > timeout_ms * 1000
 )"""
 
 
@@ -105,12 +112,6 @@ def late_events_query(
     """The query behind :func:`late_events`."""
     base, params = scoped(**filters)
     params["terminal_types"] = terminal_types
-    terminal = """terminal AS (
-        SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
-               arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end
-        FROM uev u SEMI JOIN terminal_type t ON t.sys = u.sys AND t.type = u.type
-        GROUP BY trace_id
-    )"""
     sequenced = """sequenced AS (
         SELECT trace_id, event_id, type, source, ts, sq,
                lag(sq) OVER w AS prev_sq, lag(event_id) OVER w AS prev_id, lag(ts) OVER w AS prev_ts
@@ -119,7 +120,9 @@ def late_events_query(
     )"""
     delay = "date_diff('microsecond', {ref}, {ts}) / 1e6"
     select = f"""
-        SELECT DISTINCT ON (trace_id, event_id, kind) * FROM (
+        SELECT * FROM (
+          SELECT *, row_number() OVER (PARTITION BY trace_id, event_id, kind
+                                       ORDER BY pri, reference_event_id, detail) AS nth FROM (
             SELECT u.trace_id, u.event_id, 'late' AS kind, u.type, u.source, u.ts,
                    t.term_id AS reference_event_id, t.term_end AS reference_ts,
                    {delay.format(ref="t.term_end", ts="u.ts")} AS delay_s,
@@ -128,8 +131,8 @@ def late_events_query(
             UNION ALL
             SELECT trace_id, event_id, 'late', type, source, ts, reference_event_id, reference_ts,
                    {delay.format(ref="reference_ts", ts="ts")},
-                   CASE WHEN moved_on AND ts <= reference_ts
-                            + to_microseconds(CAST(timeout_ms * 1000 AS BIGINT))
+                   CASE WHEN moved_on
+                             AND date_diff('microsecond', reference_ts, ts) <= timeout_ms * 1000
                         THEN 'response after the requester had moved on'
                         ELSE 'response after the request''s ' || timeout_ms || ' ms timeout' END, 0
             FROM late_response_found
@@ -146,11 +149,13 @@ def late_events_query(
                    {delay.format(ref="prev_ts", ts="ts")},
                    'sequence ' || sq || ' after ' || prev_sq || ' from the same source', 1
             FROM sequenced
-            WHERE CASE WHEN regexp_full_match(sq, '\\d+') AND regexp_full_match(prev_sq, '\\d+')
-                       THEN sq::HUGEINT < prev_sq::HUGEINT ELSE sq < prev_sq END
-        ) ORDER BY trace_id, event_id, kind, pri
+            WHERE CASE WHEN regexp_matches(sq, '^[0-9]+$') AND regexp_matches(prev_sq, '^[0-9]+$')
+                       THEN CAST(sq AS DECIMAL(38, 0)) < CAST(prev_sq AS DECIMAL(38, 0))
+                       ELSE sq < prev_sq END
+          )
+        ) WHERE nth = 1 ORDER BY trace_id, ts, event_id, kind
     """
-    ctes = [base, terminal_types_sql(terminal_types), terminal, LATE_RESPONSE_SQL, sequenced]
+    ctes = [base, terminal_types_sql(terminal_types), TERMINAL_SQL, LATE_RESPONSE_SQL, sequenced]
     return Query(ctes, select, params, LATE_COLUMNS)
 
 
@@ -180,6 +185,4 @@ def late_events(
         against), ``reference_ts``, ``delay_s`` (seconds after the reference; negative for
         out-of-order), ``detail``. One row per event and kind.
     """
-    return run(con, late_events_query(terminal_types=terminal_types, **filters)).sort_values(
-        ["trace_id", "ts", "event_id"], ignore_index=True
-    )
+    return run(con, late_events_query(terminal_types=terminal_types, **filters))

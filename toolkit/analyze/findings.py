@@ -100,9 +100,5 @@ def summary(
         SELECT {", ".join(keys)}, count(*) AS traces, {sums} FROM counted
         GROUP BY {", ".join(keys)} ORDER BY findings DESC, {", ".join(keys)}
     """
-    con.register("_found", found)
-    try:
-        columns = [*keys, "traces", "events", "findings", *FINDING_KINDS]
-        return run(con, Query(ctes, select, params, columns))
-    finally:
-        con.unregister("_found")
+    columns = [*keys, "traces", "events", "findings", *FINDING_KINDS]
+    return run(con, Query(ctes, select, params, columns, frames={"_found": found}))

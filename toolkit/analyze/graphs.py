@@ -10,10 +10,27 @@ import networkx as nx
 import pandas as pd
 
 from toolkit.analyze.scope import Filters, Query, choice, run, scoped
-from toolkit.db import query
 
 FLOW_EDGE_COLUMNS = ["parent", "child", "count", "traces", "share_of_traces", "p50_ms", "p95_ms",
                      "max_ms"]  # fmt: skip
+
+
+EVENT_NODE_COLUMNS = ["event_id", "kind", "name", "type", "source", "target", "ts", "end_ts",
+                      "status", "content", "parent_id", "parent_span_id", "seq", "records"]  # fmt: skip
+
+
+def event_nodes_query(trace_id: str) -> Query:
+    """The query behind :func:`event_graph`: one row per event id of the trace."""
+    select = """
+        SELECT event_id, any_value(kind) AS kind, any_value(name) AS name,
+               any_value(type) AS type, any_value(source) AS source,
+               any_value(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
+               any_value(status) AS status, any_value(content) AS content,
+               any_value(parent_id) AS parent_id, any_value(parent_span_id) AS parent_span_id,
+               min(seq) AS seq, count(*) AS records
+        FROM events WHERE trace_id = $t GROUP BY event_id ORDER BY ts NULLS LAST, seq, event_id
+    """
+    return Query([], select, {"t": trace_id}, EVENT_NODE_COLUMNS)
 
 
 def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
@@ -29,15 +46,7 @@ def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
     the trace is not a node; the child gets ``parent_missing=True``. Cycles from bad data are
     kept as they are (building the graph never walks it).
     """
-    nodes = query(con, """
-        SELECT event_id, any_value(kind) AS kind, any_value(name) AS name,
-               any_value(type) AS type, any_value(source) AS source,
-               any_value(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
-               any_value(status) AS status, any_value(content) AS content,
-               any_value(parent_id) AS parent_id, any_value(parent_span_id) AS parent_span_id,
-               min(seq) AS seq, count(*) AS records
-        FROM events WHERE trace_id = $t GROUP BY event_id ORDER BY ts NULLS LAST, seq, event_id
-    """, t=trace_id)  # fmt: skip
+    nodes = run(con, event_nodes_query(trace_id))
     graph = nx.DiGraph(trace_id=trace_id)
     for row in nodes.itertuples(index=False):
         attrs = row._asdict()
@@ -80,6 +89,13 @@ def flow_edges(
         ``share_of_traces`` (of the traces in scope), ``p50_ms``, ``p95_ms``, ``max_ms``
         (reaction latency: child time minus parent time, in milliseconds).
     """
+    return run(con, flow_edges_query(by=by, **filters))
+
+
+def flow_edges_query(
+    *, by: Literal["type", "source_type", "source"] = "type", **filters: Unpack[Filters]
+) -> Query:
+    """The query behind :func:`flow_edges`."""
     base, params = scoped(**filters)
     key = choice("by", by, {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
                             "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"})  # fmt: skip
@@ -101,7 +117,18 @@ def flow_edges(
                quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms, max(ms) AS max_ms
         FROM pair GROUP BY parent, child ORDER BY count DESC, parent, child
     """
-    return run(con, Query([base, pairs], select, params, FLOW_EDGE_COLUMNS))
+    return Query([base, pairs], select, params, FLOW_EDGE_COLUMNS)
+
+
+def flow_nodes_query(
+    *, by: Literal["type", "source_type", "source"] = "type", **filters: Unpack[Filters]
+) -> Query:
+    """The node counts of :func:`flow_graph`: events per kind (``node``, ``count``)."""
+    base, params = scoped(**filters)
+    key = choice("by", by, {"type": "type", "source": "coalesce(source, '?')",
+                            "source_type": "coalesce(source, '?') || ':' || type"})  # fmt: skip
+    select = f"SELECT {key} AS node, count(*) AS count FROM uev GROUP BY 1 ORDER BY 1"
+    return Query([base], select, params, ["node", "count"])
 
 
 def flow_graph(
@@ -114,11 +141,7 @@ def flow_graph(
     of that kind in scope.
     """
     edges = flow_edges(con, by=by, **filters)
-    base, params = scoped(**filters)
-    key = {"type": "type", "source": "coalesce(source, '?')",
-           "source_type": "coalesce(source, '?') || ':' || type"}[by]  # fmt: skip
-    select = f"SELECT {key} AS node, count(*) AS count FROM uev GROUP BY 1"
-    counts = run(con, Query([base], select, params, ["node", "count"]))
+    counts = run(con, flow_nodes_query(by=by, **filters))
     graph = nx.DiGraph(by=by)
     graph.add_nodes_from((r.node, {"count": int(r.count)}) for r in counts.itertuples(index=False))
     for row in edges.itertuples(index=False):

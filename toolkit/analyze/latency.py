@@ -15,6 +15,53 @@ CRITICAL_PATH_COLUMNS = ["step", "event_id", "type", "source", "ts", "end", "con
                          "cumulative_ms"]  # fmt: skip
 
 
+Measure = Literal["reaction", "duration", "end_to_end"]
+DISTRIBUTION_COLUMNS = ["key", "n", "nonpos", "q05", "q25", "q50", "q75", "q95", "mx"]
+SAMPLE_COLUMNS = ["key", "trace_id", "ms"]
+
+
+def _sample_sql(by: str) -> str:
+    """CTE ``sample(measure, key, trace_id, ms)``: every latency measurement, the one
+    definition behind the percentile table and the charts' distributions."""
+    own = choice("by", by, {"type": "u.type", "source": "u.source", "handler": "u.source",
+                            "trace": "u.trace_id"})  # fmt: skip
+    reaction = {"type": "c.type", "source": "p.source", "handler": "c.source",
+                "trace": "c.trace_id"}[by]  # fmt: skip
+    trace_key = "t.trace_id" if by == "trace" else "t.system"
+    return f"""sample AS (
+        SELECT 'duration' AS measure, {own} AS key, u.trace_id,
+               date_diff('microsecond', u.ts, u.end_ts) / 1e3 AS ms
+        FROM uev u WHERE u.end_ts IS NOT NULL AND u.ts IS NOT NULL
+        UNION ALL
+        SELECT 'reaction', {reaction}, c.trace_id, date_diff('microsecond', p.ts, c.ts) / 1e3
+        FROM edge e JOIN uev p ON p.k = e.pk
+        JOIN uev c ON c.k = e.ck
+        WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL
+        UNION ALL
+        SELECT 'end_to_end', coalesce({trace_key}, '(unknown)'), t.trace_id,
+               date_diff('microsecond', t.start, t.last) / 1e3
+        FROM (SELECT u.trace_id, any_value(tr.system) AS system, min(u.ts) AS start,
+                     max(coalesce(u.end_ts, u.ts)) AS last
+              FROM uev u LEFT JOIN traces tr USING (trace_id) WHERE u.ts IS NOT NULL
+              GROUP BY u.trace_id) t
+    )"""
+
+
+def latency_query(
+    *, by: Literal["type", "source", "handler", "trace"] = "type", **filters: Unpack[Filters]
+) -> Query:
+    """The query behind :func:`latency`."""
+    base, params = scoped(**filters)
+    select = """
+        SELECT measure, key, count(*) AS count, quantile_cont(ms, 0.5) AS p50_ms,
+               quantile_cont(ms, 0.9) AS p90_ms, quantile_cont(ms, 0.95) AS p95_ms,
+               quantile_cont(ms, 0.99) AS p99_ms, max(ms) AS max_ms
+        FROM sample GROUP BY measure, key
+        ORDER BY measure, p95_ms DESC, key
+    """
+    return Query([base, _sample_sql(by)], select, params, LATENCY_COLUMNS)
+
+
 def latency(
     con: duckdb.DuckDBPyConnection, *,
     by: Literal["type", "source", "handler", "trace"] = "type", **filters: Unpack[Filters],
@@ -34,33 +81,56 @@ def latency(
         Columns ``measure``, ``key``, ``count``, ``p50_ms``, ``p90_ms``, ``p95_ms``,
         ``p99_ms``, ``max_ms``.
     """
+    return run(con, latency_query(by=by, **filters))
+
+
+def latency_distribution_query(
+    *, measure: Measure = "reaction", by: Literal["type", "source", "handler", "trace"] = "type",
+    **filters: Unpack[Filters],
+) -> Query:  # fmt: skip
+    """The query behind :func:`latency_distribution`."""
     base, params = scoped(**filters)
-    own = choice("by", by, {"type": "u.type", "source": "u.source", "handler": "u.source",
-                            "trace": "u.trace_id"})  # fmt: skip
-    reaction = {"type": "c.type", "source": "p.source", "handler": "c.source",
-                "trace": "c.trace_id"}[by]  # fmt: skip
-    trace_key = "trace_id" if by == "trace" else "system"
-    stats = """count(*) AS count, quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.9) AS p90_ms,
-               quantile_cont(ms, 0.95) AS p95_ms, quantile_cont(ms, 0.99) AS p99_ms, max(ms) AS max_ms"""
-    select = f"""
-        SELECT 'duration' AS measure, key, {stats} FROM (
-            SELECT {own} AS key, date_diff('microsecond', u.ts, u.end_ts) / 1e3 AS ms
-            FROM uev u WHERE u.end_ts IS NOT NULL AND u.ts IS NOT NULL) GROUP BY key
-        UNION ALL
-        SELECT 'reaction', key, {stats} FROM (
-            SELECT {reaction} AS key, date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-            FROM edge e JOIN uev p ON p.k = e.pk
-            JOIN uev c ON c.k = e.ck
-            WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL) GROUP BY key
-        UNION ALL
-        SELECT 'end_to_end', key, {stats} FROM (
-            SELECT coalesce({trace_key}, '(unknown)') AS key,
-                   date_diff('microsecond', min(ts), max(coalesce(end_ts, ts))) / 1e3 AS ms
-            FROM uev LEFT JOIN traces USING (trace_id) WHERE ts IS NOT NULL
-            GROUP BY trace_id, {trace_key}) GROUP BY key
-        ORDER BY measure, p95_ms DESC, key
+    params["measure"] = choice("measure", measure, {m: m for m in Measure.__args__})  # type: ignore[attr-defined]
+    select = """
+        SELECT coalesce(key, '(none)') AS key, count(*) AS n, count(*) FILTER (ms <= 0) AS nonpos,
+               quantile_cont(ms, 0.05) AS q05, quantile_cont(ms, 0.25) AS q25,
+               quantile_cont(ms, 0.5) AS q50, quantile_cont(ms, 0.75) AS q75,
+               quantile_cont(ms, 0.95) AS q95, max(ms) AS mx
+        FROM sample WHERE measure = $measure GROUP BY 1 ORDER BY q95 DESC, key
     """
-    return run(con, Query([base], select, params, LATENCY_COLUMNS))
+    return Query([base, _sample_sql(by)], select, params, DISTRIBUTION_COLUMNS)
+
+
+def latency_distribution(
+    con: duckdb.DuckDBPyConnection, *, measure: Measure = "reaction",
+    by: Literal["type", "source", "handler", "trace"] = "type", **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Box-plot statistics of one latency measure per key (the measurements of :func:`latency`).
+
+    Returns:
+        Columns ``key`` (``(none)`` for a missing key), ``n``, ``nonpos`` (measurements
+        <= 0 ms), ``q05``, ``q25``, ``q50``, ``q75``, ``q95`` (percentiles, ms), ``mx`` (max).
+    """
+    return run(con, latency_distribution_query(measure=measure, by=by, **filters))
+
+
+def latency_samples(
+    con: duckdb.DuckDBPyConnection, *, measure: Measure = "reaction",
+    by: Literal["type", "source", "handler", "trace"] = "type", trace_ids: list[str],
+    **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """The single measurements of one measure in the traces ``trace_ids`` (the slowest, say).
+
+    Returns:
+        Columns ``key`` (``(none)`` for a missing key), ``trace_id``, ``ms``.
+    """
+    base, params = scoped(**filters)
+    params |= {"measure": measure, "ids": list(trace_ids)}
+    select = """
+        SELECT coalesce(key, '(none)') AS key, trace_id, ms FROM sample
+        WHERE measure = $measure AND list_contains($ids, trace_id) ORDER BY trace_id, key, ms
+    """
+    return run(con, Query([base, _sample_sql(by)], select, params, SAMPLE_COLUMNS))
 
 
 def critical_path(con: duckdb.DuckDBPyConnection, trace_id: str) -> pd.DataFrame:

@@ -6,14 +6,15 @@ everywhere: ``trace_id``, ``system`` and a time range on the trace's first event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
 import duckdb
 import pandas as pd
 
-from toolkit.db import query
+from toolkit.db import execute, query
 
 
 class Filters(TypedDict, total=False):
@@ -101,18 +102,18 @@ def prepare_base(con: duckdb.DuckDBPyConnection) -> None:
     The state is the events' count and a checksum of their identities and of the traces'
     systems, so any ingest (or other change to events or systems) rebuilds them.
     """
-    state = con.execute(_STATE).fetchall()[0]
+    state = execute(con, _STATE)[0]
     try:
-        if tuple(con.execute("SELECT * FROM _toolkit_state").fetchall()[0]) == tuple(state):
+        if tuple(execute(con, "SELECT * FROM _toolkit_state")[0]) == tuple(state):
             return
     except duckdb.CatalogException:
         pass
     for name, sql in _BASE_TABLES.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _toolkit_state AS SELECT $a AS n, $b AS x, $c AS s",
-        {"a": state[0], "b": state[1], "c": state[2]},
-    )
+        execute(con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    execute(
+        con, "CREATE OR REPLACE TEMP TABLE _toolkit_state AS SELECT $a AS n, $b AS x, $c AS s",
+        a=state[0], b=state[1], c=state[2],
+    )  # fmt: skip
 
 
 def scoped(
@@ -201,18 +202,53 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
     )
 
 
+# The first terminal event of each trace (the first of a terminal type), when it ended, when
+# it started: what "after the trace ended" is measured against.
+TERMINAL_SQL = """terminal AS (
+    SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
+           arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end, min(ts) AS term_ts
+    FROM uev u SEMI JOIN terminal_type t ON t.sys = u.sys AND t.type = u.type
+    GROUP BY trace_id
+)"""
+
+# One row per recorded event id with its text (``msg``), and each trace's first message: what
+# the content rules read. Redeliveries are one message (its first time, any copy's text).
+MESSAGES_SQL = """msg AS (
+    SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
+           min(ts) AS ts, min(seq) AS seq, any_value(status) AS status,
+           any_value(content) AS content, any_value(kind) AS kind,
+           any_value(parent_span_id) AS parent_span_id
+    FROM ev GROUP BY trace_id, event_id
+),
+first_msg AS (SELECT trace_id, arg_min(event_id, (ts, seq)) AS first_id FROM msg GROUP BY trace_id)"""
+
+
 @dataclass(frozen=True)
 class Query:
     """An analysis as data: its CTEs, final SELECT, parameters and result columns.
 
-    Keeping the parts apart lets :func:`toolkit.findings` run every detector in one statement
-    over CTEs computed once.
+    Every analysis is one (or, for the combined ones, a few) of these, run by :func:`run`, so
+    the same definition runs on DuckDB and, transpiled, on Spark (``toolkit.spark``).
+    ``frames`` are DataFrames the statement reads as tables (registered for its run only).
     """
 
     ctes: list[str]
     select: str
     params: dict[str, Any]
     columns: list[str]
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def sql(self) -> str:
+        """The statement: ``WITH RECURSIVE <ctes> <select>`` (RECURSIVE allows any CTE to be
+        recursive and changes nothing for the others)."""
+        if not self.ctes:
+            return self.select
+        return "WITH RECURSIVE " + ",\n".join(self.ctes) + "\n" + self.select
+
+    def used_params(self) -> dict[str, Any]:
+        """The parameters the statement names (DuckDB rejects unused ones)."""
+        sql = self.sql()
+        return {k: v for k, v in self.params.items() if re.search(rf"\${k}\b", sql)}
 
 
 def choice(name: str, value: str, options: dict[str, str]) -> str:
@@ -222,10 +258,19 @@ def choice(name: str, value: str, options: dict[str, str]) -> str:
     return options[value]
 
 
-def run(con: duckdb.DuckDBPyConnection, q: Query) -> pd.DataFrame:
-    """Run ``WITH <ctes> <select>`` and return it with the query's columns in that order."""
+def run(con: Any, q: Query) -> pd.DataFrame:
+    """Run an analysis's query and return its rows with the query's columns, in that order.
+
+    ``con`` is a DuckDB connection from :func:`toolkit.connect`, or any backend with a
+    ``run(query)`` method returning the same (``toolkit.spark.connect``).
+    """
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.run(q)
     prepare_base(con)
-    # RECURSIVE allows any CTE to be recursive; it changes nothing for the others
-    sql = "WITH RECURSIVE " + ",\n".join(q.ctes) + "\n" + q.select
-    used = {k: v for k, v in q.params.items() if f"${k}" in sql}  # DuckDB rejects unused ones
-    return query(con, sql, **used)[q.columns]
+    for name, frame in q.frames.items():
+        con.register(name, frame)
+    try:
+        return query(con, q.sql(), **q.used_params())[q.columns]
+    finally:
+        for name in q.frames:
+            con.unregister(name)

@@ -28,6 +28,11 @@ def sessions(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.D
         Columns ``session_id``, ``system``, ``traces``, ``events``, ``agents`` (distinct
         sources), ``start``, ``end``, ``duration_s``, ``outcome``, ``task``.
     """
+    return run(con, sessions_query(**filters))
+
+
+def sessions_query(**filters: Unpack[Filters]) -> Query:
+    """The query behind :func:`sessions`."""
     base, params = scoped(**filters)
     per_trace = """per_trace AS (
         SELECT u.session, u.trace_id, count(*) AS events, min(u.ts) AS start,
@@ -48,7 +53,7 @@ def sessions(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.D
         ) a USING (session)
         GROUP BY p.session ORDER BY start, session_id
     """
-    return run(con, Query([base, per_trace], select, params, SESSION_COLUMNS))
+    return Query([base, per_trace], select, params, SESSION_COLUMNS)
 
 
 def traces(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.DataFrame:
@@ -59,6 +64,11 @@ def traces(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.Dat
         ``system`` (``(unknown)`` when not known), ``outcome``, ``task``, ``start``, ``end``,
         ``duration_s``, ``events`` (distinct events), ``agents`` (distinct sources).
     """
+    return run(con, traces_query(**filters))
+
+
+def traces_query(**filters: Unpack[Filters]) -> Query:
+    """The query behind :func:`traces`."""
     base, params = scoped(**filters)
     select = """
         SELECT u.trace_id, any_value(u.session) AS session_id,
@@ -71,4 +81,4 @@ def traces(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd.Dat
         FROM uev u LEFT JOIN traces t USING (trace_id)
         GROUP BY u.trace_id ORDER BY start, u.trace_id
     """
-    return run(con, Query([base], select, params, TRACE_COLUMNS))
+    return Query([base], select, params, TRACE_COLUMNS)

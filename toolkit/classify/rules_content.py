@@ -28,9 +28,8 @@ import re
 
 import duckdb
 
-from toolkit.analyze.scope import prepare_base, scoped
+from toolkit.analyze.scope import MESSAGES_SQL, Query, run, scoped
 from toolkit.classify.rules_flow import Hit, _run
-from toolkit.db import query
 
 REPEAT_WINDOW = 5
 REPEAT_JACCARD = 0.9
@@ -62,13 +61,11 @@ _STOP_WORDS = (
 _STOP = frozenset(_STOP_WORDS.split(" "))
 # Messages: records with text. A span event (an exception, a log line on a span) is its
 # span's record, not a message of its own.
-_MESSAGES = """m AS (
-    SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
-           min(ts) AS ts, min(seq) AS seq, any_value(content) AS content,
-           any_value(kind) AS kind, any_value(parent_span_id) AS parent_span_id
-    FROM ev WHERE type <> 'log' AND content IS NOT NULL AND kind <> 'span_event'
-    GROUP BY trace_id, event_id
-)"""
+_MESSAGES = (
+    MESSAGES_SQL
+    + """,
+m AS (SELECT * FROM msg WHERE type <> 'log' AND content IS NOT NULL AND kind <> 'span_event')"""
+)
 
 
 def repetition_content(con: duckdb.DuckDBPyConnection) -> list[Hit]:
@@ -177,15 +174,15 @@ def _words(text: str) -> set[str]:
 
 def derailment(con: duckdb.DuckDBPyConnection) -> list[Hit]:
     """FM-2.3: substantive messages drift away from the task's words (see the docstring)."""
-    prepare_base(con)
     base, params = scoped()
-    sql = f"""WITH {base}, {_MESSAGES}
+    select = """
         SELECT m.trace_id, m.event_id, m.content, t.task FROM m JOIN traces t USING (trace_id)
         WHERE t.task IS NOT NULL AND length(m.content) >= $min_chars
           AND lower(coalesce(m.source, '')) NOT IN ('user', 'human')
         ORDER BY m.trace_id, m.ts, m.seq"""
-    rows = query(con, sql, min_chars=DERAIL_MIN_TOKENS * 3, **{
-        k: v for k, v in params.items() if f"${k}" in sql})  # fmt: skip
+    params["min_chars"] = DERAIL_MIN_TOKENS * 3
+    columns = ["trace_id", "event_id", "content", "task"]
+    rows = run(con, Query([base, _MESSAGES], select, params, columns))
     hits = []
     for trace_id, g in rows.groupby("trace_id", sort=True):
         task = _words(str(g["task"].iloc[0]))

@@ -15,8 +15,14 @@ import pandas as pd
 
 from toolkit.analyze.delivery import duplicates
 from toolkit.analyze.flow import unhandled_events
-from toolkit.analyze.scope import prepare_base, scoped, terminal_types_sql
-from toolkit.db import query
+from toolkit.analyze.scope import (
+    MESSAGES_SQL,
+    TERMINAL_SQL,
+    Query,
+    run,
+    scoped,
+    terminal_types_sql,
+)
 
 Hit = dict[str, Any]
 
@@ -34,19 +40,23 @@ PASSED_TEXT = (
 REQUIRED_SHARE = 0.75  # a step type a system takes before completing in >= 75% of its runs ...
 REQUIRED_MIN_RUNS = 5  # ... of at least 5 completed runs is a required step
 
-_TERMINAL = """terminal AS (
-    SELECT trace_id, arg_min(event_id, (ts, seq)) AS term_id,
-           arg_min(coalesce(end_ts, ts), (ts, seq)) AS term_end, min(ts) AS term_ts
-    FROM uev u SEMI JOIN terminal_type t ON t.sys = u.sys AND t.type = u.type GROUP BY trace_id
-)"""
+HIT_COLUMNS = ["trace_id", "mode", "confidence", "event_ids", "reason"]
+_TERMINAL = TERMINAL_SQL
 
 
-def _run(con: duckdb.DuckDBPyConnection, ctes: list[str], select: str, **params: Any) -> list[Hit]:
-    prepare_base(con)
+def rule_query(
+    ctes: list[str], select: str, frames: dict[str, pd.DataFrame] | None = None, **params: Any
+) -> Query:
+    """A rule as a query over the whole database (the scope CTEs, then ``ctes``)."""
     base, scope_params = scoped()
-    sql = "WITH " + ",\n".join([base, *ctes]) + "\n" + select
-    used = {k: v for k, v in {**scope_params, **params}.items() if f"${k}" in sql}
-    df = query(con, sql, **used)
+    return Query([base, *ctes], select, {**scope_params, **params}, HIT_COLUMNS, frames or {})
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, ctes: list[str], select: str,
+    frames: dict[str, pd.DataFrame] | None = None, **params: Any,
+) -> list[Hit]:  # fmt: skip
+    df = run(con, rule_query(ctes, select, frames, **params))
     return [
         {**row, "event_ids": [str(e) for e in row["event_ids"]]} for row in df.to_dict("records")
     ]
@@ -93,9 +103,7 @@ def ignored_input(con: duckdb.DuckDBPyConnection) -> list[Hit]:
     finding), which is not an agent ignoring its input.
     """
     un = unhandled_events(con)[["trace_id", "event_id", "target", "ts"]]
-    con.register("_unhandled", un)
-    try:
-        select = """
+    select = """
             SELECT n.trace_id, 'FM-2.5' AS mode, 0.8 AS confidence,
                    list_distinct(flatten(list([n.event_id, a.event_id] ORDER BY n.ts))) AS event_ids,
                    any_value(n.target) || ' never reacted to ' || any_value(n.event_id)
@@ -108,9 +116,7 @@ def ignored_input(con: duckdb.DuckDBPyConnection) -> list[Hit]:
             WHERE n.target IS NOT NULL
             GROUP BY n.trace_id ORDER BY n.trace_id
         """
-        return _run(con, [], select)
-    finally:
-        con.unregister("_unhandled")
+    return _run(con, [], select, frames={"_unhandled": un})
 
 
 def premature_termination(
@@ -178,13 +184,7 @@ _ENDS = """ends AS (
         SELECT DISTINCT coalesce(tr2.system, '') FROM terminal JOIN traces tr2 USING (trace_id))
     GROUP BY u.trace_id, t.term_id, t.term_ts
 )"""
-_MESSAGES = """msg AS (
-    SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
-           min(ts) AS ts, min(seq) AS seq, any_value(status) AS status,
-           any_value(content) AS content, any_value(kind) AS kind
-    FROM ev GROUP BY trace_id, event_id
-),
-first_msg AS (SELECT trace_id, arg_min(event_id, (ts, seq)) AS first_id FROM msg GROUP BY trace_id)"""
+_MESSAGES = MESSAGES_SQL
 
 
 def no_verification(con: duckdb.DuckDBPyConnection, terminal_types: list[str] | None) -> list[Hit]:
@@ -241,11 +241,10 @@ def incorrect_verification(con: duckdb.DuckDBPyConnection) -> list[Hit]:
 
 def learnt_terminal_types(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The event types that end traces, learnt from the whole database."""
-    prepare_base(con)
     base, params = scoped()
-    sql = f"WITH {base}, {terminal_types_sql(None)} SELECT type FROM terminal_type ORDER BY type"
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return [str(t) for t in query(con, sql, **used)["type"]]
+    q = Query([base, terminal_types_sql(None)], "SELECT type FROM terminal_type ORDER BY type",
+              params, ["type"])  # fmt: skip
+    return [str(t) for t in run(con, q)["type"]]
 
 
 def as_frame(hits: list[Hit]) -> pd.DataFrame:

@@ -10,8 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from toolkit.analyze.latency import latency
-from toolkit.db import query
+from toolkit.analyze.latency import latency, latency_distribution, latency_samples
 from toolkit.viz._common import OKABE_ITO, empty_figure, esc, log_axis_needed, note, style
 
 Measure = Literal["reaction", "duration", "end_to_end"]
@@ -19,42 +18,6 @@ By = Literal["type", "source", "handler"]
 SLOW = "#D55E00"  # vermillion: the slowest traces
 LABELS = {"reaction": "reaction latency (child time − parent time)",
           "duration": "event duration (end − start)", "end_to_end": "trace duration"}  # fmt: skip
-_SAMPLES = {
-    "duration": """SELECT trace_id, {own} AS key, date_diff('microsecond', ts, end_ts) / 1e3 AS ms
-                   FROM u WHERE end_ts IS NOT NULL AND ts IS NOT NULL""",
-    "reaction": """SELECT c.trace_id, {react} AS key, date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-                   FROM u c JOIN u p ON p.trace_id = c.trace_id AND p.event_id = c.parent_id
-                   WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL""",
-    "end_to_end": """SELECT trace_id, coalesce(any_value(t.system), '(unknown)') AS key,
-                     date_diff('microsecond', min(ts), max(coalesce(end_ts, ts))) / 1e3 AS ms
-                     FROM u LEFT JOIN traces t USING (trace_id) WHERE ts IS NOT NULL
-                     GROUP BY trace_id""",
-}  # fmt: skip
-_KEYS = {"type": ("type", "c.type"), "source": ("source", "p.source"),
-         "handler": ("source", "c.source")}  # fmt: skip
-
-
-def _samples_sql(measure: Measure, by: By) -> str:
-    own, react = _KEYS[by]
-    inner = _SAMPLES[measure].format(own=own, react=react)
-    return f"WITH u AS (SELECT DISTINCT ON (trace_id, event_id) * FROM events), s AS ({inner})"
-
-
-def _box_stats(con: duckdb.DuckDBPyConnection, measure: Measure, by: By) -> pd.DataFrame:
-    """Quartiles and 5th/95th percentiles per key, computed in DuckDB (no raw points shipped)."""
-    return query(con, _samples_sql(measure, by) + """
-        SELECT coalesce(key, '(none)') AS key, count(*) AS n, count(*) FILTER (ms <= 0) AS nonpos,
-               quantile_cont(ms, 0.05) AS q05, quantile_cont(ms, 0.25) AS q25,
-               quantile_cont(ms, 0.5) AS q50, quantile_cont(ms, 0.75) AS q75,
-               quantile_cont(ms, 0.95) AS q95, max(ms) AS mx
-        FROM s GROUP BY 1 ORDER BY q95 DESC, key""")  # fmt: skip
-
-
-def _slow_points(
-    con: duckdb.DuckDBPyConnection, measure: Measure, by: By, trace_ids: list[str]
-) -> pd.DataFrame:
-    sql = _samples_sql(measure, by) + " SELECT coalesce(key, '(none)') AS key, trace_id, ms "
-    return query(con, sql + "FROM s WHERE list_contains($ids, trace_id)", ids=trace_ids)
 
 
 def plot_latency(
@@ -110,7 +73,7 @@ def plot_latency(
     values = list(pct["p50_ms"]) + list(pct["max_ms"]) + list(per_trace["max_ms"])
     log = log_axis_needed(values)
     if con is not None:
-        stats = _box_stats(con, measure, by).set_index("key").reindex(keys)
+        stats = latency_distribution(con, measure=measure, by=by).set_index("key").reindex(keys)
         fig.add_trace(go.Box(
             y=labels, q1=stats["q25"], median=stats["q50"], q3=stats["q75"],
             lowerfence=stats["q05"], upperfence=stats["q95"], orientation="h",
@@ -125,7 +88,7 @@ def plot_latency(
             hoverinfo="text",
         ), row=1, col=1)  # fmt: skip
         if len(slow):
-            pts = _slow_points(con, measure, by, list(slow["key"]))
+            pts = latency_samples(con, measure=measure, by=by, trace_ids=list(slow["key"]))
             pts = pts[pts["key"].isin(keys)]
             fig.add_trace(go.Scatter(
                 x=pts["ms"], y=[esc(k, 36) for k in pts["key"]], mode="markers",
