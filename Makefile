@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) browser lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # Headless: prints the URL (with its token) to open; as root (containers) with --allow-root.
 # LAB_IP=0.0.0.0 makes it reachable from outside a container.
