@@ -19,6 +19,7 @@ them as they are so far (a trace without its root span yet, a request not yet an
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from toolkit.receive.protocol import (
 from toolkit.receive.writer import Pending, Writer
 
 __all__ = ["Counters", "Receiver", "open_traces", "receive"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 20 * 1024 * 1024  # the OTel Collector's default max_request_body_size
 
@@ -220,6 +223,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     receiver: Receiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hung up before its answer: nothing to tell anyone on stderr
+        log.debug("toolkit.receive: error answering %s", client_address, exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):

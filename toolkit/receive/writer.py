@@ -108,6 +108,7 @@ class Writer(threading.Thread):
         self.stopping = threading.Event()
         self.gate = threading.Event()  # cleared: the writer holds off (tests fill the queue)
         self.gate.set()
+        self.parked = threading.Event()  # set while the writer holds off
         self.lock = threading.Lock()
         self.counts = {"batches": 0, "spans": 0, "rejects": 0, "committed_requests": 0}
         self.last_error: str | None = None
@@ -125,7 +126,10 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         while True:
-            self.gate.wait()
+            if not self.gate.is_set():
+                self.parked.set()
+                self.gate.wait()
+                self.parked.clear()
             try:
                 first = self.queue.get(timeout=0.05)
             except queue.Empty:

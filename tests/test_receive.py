@@ -1,0 +1,374 @@
+"""The live receiver: the OTLP/HTTP protocol, one writer, live semantics. All on 127.0.0.1,
+ephemeral ports, bounded waits."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import zlib
+
+import pandas as pd
+import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, StatusCode
+
+import toolkit
+from toolkit.receive.protocol import request_to_json
+
+PB, JS = "application/x-protobuf", "application/json"
+
+
+class _Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+def agent_runs(runs: int = 3, steps: int = 3, fail_last: bool = True) -> list[ReadableSpan]:
+    """Spans of ``runs`` agent runs (root agent span, a model call and a tool call per step),
+    in the order they ended (children first, the root last); the last run fails."""
+    keep = _Keep()
+    provider = TracerProvider(resource=Resource.create({"service.name": "travel-desk"}))
+    provider.add_span_processor(SimpleSpanProcessor(keep))
+    tracer = provider.get_tracer("tests.receive")
+    for r in range(runs):
+        with tracer.start_as_current_span(
+            "invoke_agent planner",
+            attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
+                        "session.id": f"s-{r}"},
+        ) as root:  # fmt: skip
+            for s in range(steps):
+                with tracer.start_as_current_span(
+                    "chat", attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 10 + s}
+                ):  # fmt: skip
+                    pass
+                with tracer.start_as_current_span(
+                    "execute_tool search",
+                    attributes={
+                        "gen_ai.operation.name": "execute_tool",
+                        "gen_ai.tool.name": "search",
+                    },
+                ) as tool:
+                    tool.add_event("log", {"message": f"step {s}"})
+            if fail_last and r == runs - 1:
+                root.set_status(Status(StatusCode.ERROR, "gave up"))
+    provider.shutdown()
+    return keep.spans
+
+
+def body(spans: list[ReadableSpan]) -> bytes:
+    return encode_spans(spans).SerializeToString()
+
+
+def json_body(spans: list[ReadableSpan]) -> bytes:
+    return json_format.MessageToJson(encode_spans(spans)).encode()
+
+
+def post(url: str, data: bytes, content_type: str | None = PB, encoding: str | None = None,
+         method: str = "POST", path: str = "/v1/traces") -> tuple[int, dict, bytes]:  # fmt: skip
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=20)
+    headers = {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    try:
+        conn.request(method, path, body=data if method == "POST" else None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def live():
+    con = toolkit.connect()
+    receiver = toolkit.receive(con, port=0, max_body=200_000, batch_delay=0.0)
+    yield con, receiver
+    receiver.stop()
+    con.close()
+
+
+def count(con, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+SPANS = agent_runs(runs=1, steps=1)  # 3 spans, 1 span event
+BOMB = gzip.compress(b"{" + b" " * 5_000_000 + b"}")
+
+PROTOCOL_CASES = [
+    # (case, content type, encoding, body, method, path, status)
+    ("protobuf", PB, None, body(SPANS), "POST", "/v1/traces", 200),
+    ("protobuf, other name", "application/protobuf", None, body(SPANS), "POST", "/v1/traces", 200),
+    ("json", JS, None, json_body(SPANS), "POST", "/v1/traces", 200),
+    ("json, charset and case", "Application/JSON; charset=UTF-8", None, json_body(SPANS), "POST", "/v1/traces/", 200),
+    ("gzip", PB, "gzip", gzip.compress(body(SPANS)), "POST", "/v1/traces", 200),
+    ("deflate (zlib)", JS, "deflate", zlib.compress(json_body(SPANS)), "POST", "/v1/traces", 200),
+    ("deflate (raw)", PB, "Deflate", zlib.compress(body(SPANS))[2:-4], "POST", "/v1/traces", 200),
+    ("oversize", PB, None, b"\0" * 300_000, "POST", "/v1/traces", 413),
+    ("gzip bomb", JS, "gzip", BOMB, "POST", "/v1/traces", 413),
+    ("broken gzip", PB, "gzip", b"\x1f\x8b garbage", "POST", "/v1/traces", 400),
+    ("bad protobuf", PB, None, b"\xff\xff\xff not protobuf", "POST", "/v1/traces", 400),
+    ("bad json", JS, None, b'{"resourceSpans": [', "POST", "/v1/traces", 400),
+    ("json but no request", JS, None, b'{"spans": []}', "POST", "/v1/traces", 400),
+    ("other content type", "text/plain", None, b"hello", "POST", "/v1/traces", 415),
+    ("no content type", None, None, body(SPANS), "POST", "/v1/traces", 415),
+    ("other encoding", PB, "br", body(SPANS), "POST", "/v1/traces", 415),
+    ("wrong method", PB, None, b"", "GET", "/v1/traces", 405),
+    ("wrong path", PB, None, body(SPANS), "POST", "/v1/metrics", 404),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "data", "method", "path", "status"),
+    [c[1:] for c in PROTOCOL_CASES],
+    ids=[c[0] for c in PROTOCOL_CASES],
+)
+def test_protocol(live, content_type, encoding, data, method, path, status):
+    con, receiver = live
+    got, headers, answer = post(receiver.url, data, content_type, encoding, method, path)
+    assert got == status, answer
+    events = count(con, "events")
+    if status == 200:
+        assert events == 4  # 3 spans + 1 span event
+        kind = headers["Content-Type"]
+        if kind == PB:
+            response = ExportTraceServiceResponse()
+            response.ParseFromString(answer)
+            assert response.partial_success.rejected_spans == 0
+        else:
+            assert kind == JS and json.loads(answer) == {}
+    else:
+        assert events == 0
+        if status == 405:
+            assert headers["Allow"] == "POST"
+        if status in (400, 413, 415):  # a google.rpc.Status saying why
+            assert answer and receiver.counters.refused == 1
+    if status == 400 and data != b"\x1f\x8b garbage":  # a body that is no request is a reject
+        assert con.execute("SELECT origin FROM rejects").fetchall() == [("otlp-http:1#0",)]
+
+
+def test_partial_success_counts_the_rejected_spans(live):
+    con, receiver = live
+    request = json.loads(json_body(SPANS))
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans.append({"spanId": "00f067aa0ba902b7", "name": "no trace id"})
+    spans.append({"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b8"})
+    status, _, answer = post(receiver.url, json.dumps(request).encode(), JS)
+    assert status == 200
+    partial = json.loads(answer)["partialSuccess"]
+    assert partial["rejectedSpans"] == "2" and "missing" in partial["errorMessage"]
+    assert sorted(o for (o,) in con.execute("SELECT origin FROM rejects").fetchall()) == [
+        "otlp-http:1#4", "otlp-http:1#5"]  # fmt: skip
+    assert count(con, "events") == 4 and receiver.counters.rejects == 2
+
+
+def test_a_full_queue_answers_503_then_the_retry_is_stored(live):
+    con = toolkit.connect()
+    receiver = toolkit.receive(con, port=0, queue_size=1, batch_delay=0.0)
+    try:
+        receiver.writer.gate.clear()  # the writer holds off: the queue fills
+        assert receiver.writer.parked.wait(5)
+        runs = agent_runs(runs=2, steps=1)
+        first: list = []
+        sender = threading.Thread(target=lambda: first.append(post(receiver.url, body(runs[:4]))))
+        sender.start()
+        deadline = time.monotonic() + 10
+        while receiver.counters.queued < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        status, headers, _ = post(receiver.url, body(runs[4:]))
+        assert status == 503 and headers["Retry-After"] == "1"
+        receiver.writer.gate.set()
+        sender.join(10)
+        assert first[0][0] == 200
+        assert post(receiver.url, body(runs[4:]))[0] == 200  # the exporter's retry
+        assert count(con, "events") == len(runs) + 2  # + one span event per run
+        assert receiver.counters.refused == 1
+    finally:
+        receiver.stop()
+
+
+def test_a_retried_body_is_stored_once(live):
+    con, receiver = live
+    request = json.loads(json_body(SPANS))
+    request["resourceSpans"][0]["scopeSpans"][0]["spans"].append({"name": "no ids"})
+    data = json.dumps(request).encode()
+    before = None
+    for _ in range(3):
+        status, _, answer = post(receiver.url, data, JS)
+        assert status == 200 and json.loads(answer)["partialSuccess"]["rejectedSpans"] == "1"
+        after = [count(con, t) for t in ("events", "traces", "rejects", "ingests")]
+        assert before is None or after == before
+        before = after
+    assert before == [4, 1, 1, 1]
+    # the same spans in another body (JSON instead of protobuf, gzip): one record each still
+    assert post(receiver.url, gzip.compress(body(SPANS)), PB, "gzip")[0] == 200
+    assert count(con, "events") == 4 and count(con, "ingests") == 2
+    # a bad body retried: 400 each time, one reject
+    assert [post(receiver.url, b"[1, 2", JS)[0] for _ in range(2)] == [400, 400]
+    assert count(con, "rejects") == 2
+
+
+def _frame(con) -> dict[str, pd.DataFrame]:
+    events = toolkit.query(con, """
+        SELECT * EXCLUDE (origin, seq) FROM events ORDER BY trace_id, event_id""")  # fmt: skip
+    traces = toolkit.query(con, "SELECT * FROM traces ORDER BY trace_id")
+    return {"events": events, "traces": traces}
+
+
+def test_spans_in_any_order_over_many_requests_equal_the_file(live, tmp_path):
+    """The protobuf path (children first, roots last, over several requests) and the file path
+    (one OTLP/JSON file with the same spans) give the same tables."""
+    con, receiver = live
+    spans = agent_runs(runs=4, steps=2)
+    for i in range(0, len(spans), 5):  # in the order they ended: roots come last
+        assert post(receiver.url, body(spans[i : i + 5]))[0] == 200
+    path = tmp_path / "spans.json"
+    path.write_text(json_format.MessageToJson(encode_spans(spans)))
+    file_con = toolkit.connect()
+    toolkit.ingest(file_con, path)
+    live_tables, file_tables = _frame(con), _frame(file_con)
+    for name in ("events", "traces"):
+        pd.testing.assert_frame_equal(live_tables[name], file_tables[name])
+    traces = file_tables["traces"]
+    assert traces["system"].tolist() == ["travel-desk"] * 4
+    assert sorted(traces["outcome"]) == ["failure", "success", "success", "success"]
+    assert set(live_tables["events"]["source"]) == {"planner"}  # inherited from the late root
+
+
+def test_the_protobuf_converter_matches_message_to_dict():
+    request = encode_spans(agent_runs(runs=2, steps=2))
+    text, n = request_to_json(request)
+    assert n == 10
+    con_a, con_b = toolkit.connect(), toolkit.connect()
+    from toolkit.ingest import otlp
+    from toolkit.ingest.base import create_stage
+    from toolkit.ingest.spans import stage_spans
+
+    for con, doc in ((con_a, text), (con_b, json.dumps(json_format.MessageToDict(request)))):
+        create_stage(con)
+        otlp.read_requests(con, [(1, doc)], "x:")
+        stage_spans(con)
+    a = toolkit.query(con_a, "SELECT * FROM stage_events ORDER BY ord")
+    b = toolkit.query(con_b, "SELECT * FROM stage_events ORDER BY ord")
+    pd.testing.assert_frame_equal(a, b)
+
+
+EXPORTER = textwrap.dedent("""
+    import sys
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+
+    url, runs = sys.argv[1], int(sys.argv[2])
+    provider = TracerProvider(resource=Resource.create({"service.name": "exporter-test"}))
+    # small export batches: children go out before their roots
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=url), max_export_batch_size=7, schedule_delay_millis=50))
+    tracer = provider.get_tracer("exporter-test")
+    for r in range(runs):
+        with tracer.start_as_current_span("invoke_agent", attributes={
+                "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": f"agent-{r % 2}"}) as root:
+            for s in range(4):
+                with tracer.start_as_current_span("chat", attributes={"gen_ai.operation.name": "chat"}):
+                    with tracer.start_as_current_span("execute_tool"):
+                        pass
+            if r == 0:
+                root.set_status(Status(StatusCode.ERROR, "failed"))
+    provider.shutdown()
+""")
+
+
+def test_the_real_exporter_in_another_process(live):
+    con, receiver = live
+    runs = 6
+    done = subprocess.run(
+        [sys.executable, "-c", EXPORTER, receiver.url, str(runs)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = runs * 9
+    assert receiver.wait(expected, timeout=20), receiver.counters
+    assert count(con, "events") == expected and count(con, "rejects") == 0
+    c = receiver.counters
+    assert c.requests >= expected // 7 and c.refused == 0 and c.last_error is None
+    # every child's parent is stored, in its own trace
+    orphans = con.execute("""
+        SELECT count(*) FROM events c WHERE parent_span_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM events p WHERE p.trace_id = c.trace_id AND p.event_id = c.parent_span_id)
+    """).fetchall()[0][0]
+    assert orphans == 0
+    shape = toolkit.query(
+        con,
+        """
+        SELECT t.trace_id, t.system, t.task, t.outcome, count(*) AS spans,
+               count(*) FILTER (e.parent_span_id IS NULL) AS roots,
+               string_agg(DISTINCT e.source, ',') AS sources
+        FROM traces t JOIN events e USING (trace_id) GROUP BY ALL ORDER BY sources, outcome""",
+    )
+    assert shape["system"].eq("exporter-test").all() and shape["task"].eq("invoke_agent").all()
+    assert (shape["spans"] == 9).all() and (shape["roots"] == 1).all()
+    assert shape["outcome"].tolist().count("failure") == 1
+    assert sorted(set(shape["sources"])) == ["agent-0", "agent-1"]  # inherited from the roots
+
+
+def test_a_reader_queries_while_the_receiver_writes(live):
+    con, receiver = live
+    spans = agent_runs(runs=12, steps=2)
+    bodies = [body(spans[i : i + 8]) for i in range(0, len(spans), 8)]
+    errors: list = []
+
+    def send() -> None:
+        for b in bodies:
+            status = post(receiver.url, b)[0]
+            if status != 200:
+                errors.append(status)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    seen: list[tuple[int, int]] = []
+    while sender.is_alive() or not seen or seen[-1][0] < len(spans):
+        n = count(con, "events WHERE kind = 'span'")
+        runs = len(toolkit.sessions(con))
+        toolkit.findings(con)
+        seen.append((n, runs))
+        if len(seen) > 500:
+            break
+    sender.join(30)
+    assert errors == []
+    assert [a for a, _ in seen] == sorted(a for a, _ in seen)  # counts only grow
+    assert [b for _, b in seen] == sorted(b for _, b in seen)
+    assert seen[-1] == (len(spans), 12) and len(seen) > 1
+
+
+def test_open_traces_and_the_serve_command(live, tmp_path):
+    con, receiver = live
+    spans = agent_runs(runs=2, steps=1)
+    children = [s for s in spans if s.parent is not None]
+    assert post(receiver.url, body(children))[0] == 200
+    now = max(s.end_time for s in spans) / 1e9
+    at = pd.Timestamp(now, unit="s", tz="UTC").isoformat()
+    opened = toolkit.open_traces(con, as_of=at)
+    assert len(opened) == 2 and set(opened["why"]) == {"its root span has not arrived"}
+    assert toolkit.open_traces(con, as_of=at, grace=0).empty
+    assert post(receiver.url, body(spans))[0] == 200  # the roots arrive
+    assert toolkit.open_traces(con, as_of=at).empty
