@@ -372,3 +372,24 @@ def test_open_traces_and_the_serve_command(live, tmp_path):
     assert toolkit.open_traces(con, as_of=at, grace=0).empty
     assert post(receiver.url, body(spans))[0] == 200  # the roots arrive
     assert toolkit.open_traces(con, as_of=at).empty
+
+
+def test_the_serve_command_stores_what_it_receives(tmp_path):
+    import signal
+
+    db = tmp_path / "live.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolkit.cli", "serve", "--db", str(db), "--port", "0"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stderr.readline()
+        assert "receiving OTLP/HTTP traces on http://127.0.0.1:" in line, line
+        url = line.split(" on ")[1].split(" into ")[0]
+        assert post(url, body(SPANS))[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[1]
+    assert proc.returncode == 0 and "stopped: 3 spans stored from 1 requests" in out
+    con = toolkit.connect(db, read_only=True)
+    assert count(con, "events") == 4

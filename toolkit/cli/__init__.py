@@ -224,6 +224,49 @@ def ingest_command(paths: tuple[str, ...], db: str, fmt: str, progress: bool | N
         print_summary(con)
 
 
+@cli.command("serve")
+@_db_option(read_only=False)
+@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535),
+              help="The TCP port (OTLP/HTTP's is 4318; 0 picks a free one).")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (0.0.0.0 accepts any client: no authentication).")  # fmt: skip
+@click.option("--every", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds between progress lines on stderr.")  # fmt: skip
+@_verbose_option
+def serve_command(db: str, port: int, host: str, every: float) -> None:
+    """Receive OpenTelemetry traces over OTLP/HTTP into the database until Ctrl-C.
+
+    Point an exporter at it: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. The database is
+    open for writing, so other processes cannot open it meanwhile: explore it from Python in
+    the same process instead (`toolkit.receive`), or after stopping.
+    """
+    import time
+
+    from toolkit.receive import receive
+
+    with _open(db, read_only=False) as con:
+        try:
+            receiver = receive(con, port=port, host=host)
+        except OSError as e:
+            raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}",
+                           "choose another --port, or stop what holds it") from None  # fmt: skip
+        click.echo(
+            f"receiving OTLP/HTTP traces on {receiver.url} into {db} (Ctrl-C stops)", err=True
+        )
+        try:
+            while True:
+                time.sleep(every)
+                c = receiver.counters
+                click.echo(f"{c.requests} requests, {c.spans} spans stored, {c.rejects} rejects, "
+                           f"{c.refused} refused" + (f"; last error {c.last_error}" if c.last_error else ""),
+                           err=True)  # fmt: skip
+        except KeyboardInterrupt:
+            pass
+        finally:
+            c = receiver.stop()
+            click.echo(f"stopped: {c.spans} spans stored from {c.committed} requests", err=True)
+
+
 @cli.command("findings")
 @_db_option(read_only=True)
 @_filter_options
