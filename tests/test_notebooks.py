@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Every notebook opens with one parameters cell naming the data (DATA, SIM_TRACES...).
 PARAMETERISED = ["01_quickstart.ipynb", "02_event_graphs.ipynb", "03_latency.ipynb",
                  "04_unhandled_and_duplicates.ipynb", "05_failure_breakdown.ipynb",
-                 "06_real_framework_run.ipynb"]  # fmt: skip
+                 "06_real_framework_run.ipynb", "07_live.ipynb"]  # fmt: skip
 
 
 def run(book: nbformat.NotebookNode, folder) -> None:
