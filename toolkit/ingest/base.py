@@ -231,7 +231,11 @@ def reject(con: duckdb.DuckDBPyConnection, origin: str, reason: str, record: str
 
 
 def merge_stage(
-    con: duckdb.DuckDBPyConnection, file_hash: str | None = None, *, per_request: bool = False
+    con: duckdb.DuckDBPyConnection,
+    file_hash: str | None = None,
+    *,
+    per_request: bool = False,
+    recompute: list[str] | None = None,
 ) -> tuple[int, int]:
     """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
 
@@ -239,6 +243,9 @@ def merge_stage(
     ``per_request``: the stage holds several requests (the live receiver's batch, origins
     ``<prefix><n>#<k>``), each counted as its own file: occurrences count within a request
     (the part of ``origin`` before ``#``), and a record staged by two requests is added once.
+    ``recompute``: traces whose staged fields were derived from all their spans (the live
+    receiver maps a trace again as its spans arrive): their staged values replace the stored
+    ones where they say something, instead of only filling empty ones.
     """
     # occurrence: 0 for most records; only repeated (trace, source, id) in this file need counting
     unit = "split_part(origin, '#', 1)" if per_request else "''"
@@ -275,6 +282,19 @@ def merge_stage(
             attrs = coalesce(traces.attrs, excluded.attrs),
             session_id = coalesce(traces.session_id, excluded.session_id)
     """)
+    if recompute:
+        con.execute(
+            """
+            UPDATE traces t SET system = coalesce(s.system, t.system),
+                task = coalesce(s.task, t.task), outcome = coalesce(s.outcome, t.outcome),
+                session_id = coalesce(s.session_id, t.session_id)
+            FROM (SELECT trace_id, any_value(system) AS system, any_value(task) AS task,
+                         any_value(outcome) AS outcome, any_value(session_id) AS session_id
+                  FROM stage_traces WHERE list_contains($ids, trace_id) GROUP BY trace_id) s
+            WHERE s.trace_id = t.trace_id
+            """,
+            {"ids": recompute},
+        )
     linked = con.execute(
         "SELECT count(*) FROM stage_events WHERE kind IN ('span', 'message') "
         "AND attrs->>'$.parent_trace_id' IS NOT NULL"

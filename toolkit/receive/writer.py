@@ -277,17 +277,8 @@ class Writer(threading.Thread):
                 SELECT DISTINCT trace_id FROM stage_traces s
                 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = s.trace_id)
             """)
-            merge_stage(cur, None, per_request=True)
-            cur.execute("""
-                UPDATE traces t SET system = coalesce(s.system, t.system),
-                    task = coalesce(s.task, t.task), outcome = coalesce(s.outcome, t.outcome),
-                    session_id = coalesce(s.session_id, t.session_id)
-                FROM (SELECT trace_id, any_value(system) AS system, any_value(task) AS task,
-                             any_value(outcome) AS outcome, any_value(session_id) AS session_id
-                      FROM stage_traces WHERE trace_id IN (SELECT trace_id FROM live_complete)
-                      GROUP BY trace_id) s
-                WHERE s.trace_id = t.trace_id
-            """)
+            complete = [t for (t,) in cur.execute("SELECT trace_id FROM live_complete").fetchall()]
+            merge_stage(cur, None, per_request=True, recompute=complete)
             per_request = self._per_request(fresh, numbers, started)
             cur.execute("""
                 INSERT INTO ingests SELECT h, path, 'otlp', rows, rejected, now(), seconds
