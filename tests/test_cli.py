@@ -49,6 +49,16 @@ def test_simulate_then_ingest(tmp_path, capsys):
     assert "Events by type" in out and "tool.responded" in out
 
 
+def test_a_file_in_a_folder_that_cannot_be_read_gets_a_row_and_the_rest_loads(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jsonl").write_bytes((DATA / "samples" / "support_desk.jsonl").read_bytes())
+    (folder / "dangling.jsonl").symlink_to(tmp_path / "missing")
+    assert main(["ingest", str(folder), "--db", str(tmp_path / "t.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert "dangling symbolic link" in out and "loaded" in out
+
+
 def test_simulate_clean(tmp_path):
     assert main(["simulate", str(tmp_path), "--traces", "5", "--clean"]) == 0
     assert pd.read_csv(tmp_path / "truth.csv").empty

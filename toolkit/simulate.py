@@ -174,8 +174,9 @@ def simulate(
     trace_id = f"'sim{seed}-' || lpad(trace::VARCHAR, 7, '0')"
     event_id = f"{trace_id} || ':' || lpad(slot::VARCHAR, 2, '0')"
     events_path = out / "events.jsonl"
-    con.execute(f"""
-        COPY (
+    # One JSON text per row, written as a one-column CSV without quoting: JSON Lines. The
+    # relation API takes the path as an argument, so no path is spliced into SQL text.
+    con.sql(f"""
             SELECT json_merge_patch('{{}}', json_object(
                 'specversion', '1.0', 'id', {event_id}, 'source', source, 'type', type,
                 'time', strftime(make_timestamp(ts), '%Y-%m-%dT%H:%M:%S.%fZ'),
@@ -205,20 +206,17 @@ def simulate(
                 FROM sim s JOIN slots sl USING (slot) JOIN tasks tk ON tk.i = s.task_i
                 JOIN tools tl ON tl.i = s.tool_i
             ) ORDER BY pos
-        ) TO '{_sql_path(events_path)}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x01')
-    """)
+    """).write_csv(str(events_path), sep="\x01", header=False, quotechar="", escapechar="")
     truth_path = out / "truth.csv"
     trace_id_t = trace_id.replace("trace", "t")
-    con.execute(f"""
-        COPY (SELECT DISTINCT {trace_id_t} AS trace_id,
-                     {trace_id_t} || ':' || lpad(slot::VARCHAR, 2, '0') AS event_id, kind
-              FROM (SELECT trace AS t, slot, kind FROM truth) ORDER BY ALL)
-        TO '{_sql_path(truth_path)}' (FORMAT csv, HEADER true)
+    truth = con.sql(f"""
+        SELECT DISTINCT {trace_id_t} AS trace_id,
+               {trace_id_t} || ':' || lpad(slot::VARCHAR, 2, '0') AS event_id, kind
+        FROM (SELECT trace AS t, slot, kind FROM truth) ORDER BY ALL
     """)
+    truth.write_csv(str(truth_path), header=True)
     written = len(sim["slot"])
-    findings = int(
-        con.execute(f"SELECT count(*) FROM read_csv('{_sql_path(truth_path)}')").fetchall()[0][0]
-    )
+    findings = int(truth.aggregate("count(*)").fetchall()[0][0])
     con.close()
     return {
         "events": events_path,
@@ -227,7 +225,3 @@ def simulate(
         "events_written": written,
         "findings": findings,
     }
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

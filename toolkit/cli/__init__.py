@@ -181,22 +181,36 @@ def _ingest_files(
     fmt: str | None,
     progress: Progress,
 ) -> pd.DataFrame:
-    from toolkit.ingest import detect_format, ingest
+    from toolkit.ingest import IngestError, detect_format, ingest
 
-    sizes = [path.stat().st_size for path, _ in files]
+    def size_of(path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except OSError:  # a dangling link: `ingest` says what is wrong with it
+            return 0
+
+    sizes = [size_of(path) for path, _ in files]
     total, done, results = sum(sizes), 0, []
     for i, ((path, explicit), size) in enumerate(zip(files, sizes, strict=True), 1):
         with progress.phase(
             f"ingest {i}/{len(files)} {path.name}", size=size, reads=2, done=done, total=total
         ):
-            if fmt is None and not explicit and detect_format(path) is None:
-                # found in a folder and not a trace format: listed, left alone (as `ingest` does)
-                results.append(pd.DataFrame([{"path": str(path), "status": "unknown"}]))
-            else:
-                results.append(ingest(con, path, fmt, progress=False))
+            try:
+                if fmt is None and not explicit and detect_format(path) is None:
+                    # found in a folder and not a trace format: listed, left alone (as `ingest`)
+                    results.append(pd.DataFrame([{"path": str(path), "status": "unknown"}]))
+                else:
+                    results.append(ingest(con, path, fmt, progress=False))
+            except (IngestError, OSError) as e:
+                if explicit:
+                    raise
+                # a file found in a folder that cannot be read: its row says why, the rest loads
+                results.append(
+                    pd.DataFrame([{"path": str(path), "status": "error", "error": str(e)}])
+                )
         done += size
     out = pd.concat(results, ignore_index=True) if results else pd.DataFrame()
-    return out.reindex(columns=["path", "format", "status", "rows", "rejected", "seconds"])
+    return out.reindex(columns=["path", "format", "status", "rows", "rejected", "seconds", "error"])
 
 
 @cli.command("ingest")
