@@ -134,7 +134,7 @@ def test_trace_sql_shows_every_statement_with_its_time():
     assert seen[0][:2] == ("SELECT $a::INT AS x", {"a": 1})
     assert all(isinstance(s, float) and s >= 0 for _, _, s in seen)
     # the analyses' statements pass through the same hook, derived tables included
-    assert any("_toolkit_node" in sql for sql, _, _ in seen[1:])
+    assert any("_toolkit_uev" in sql for sql, _, _ in seen[1:])
     n = len(seen)
     toolkit.query(con, "SELECT 1")  # the context manager restored "no tracer"
     assert len(seen) == n

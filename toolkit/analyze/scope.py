@@ -14,7 +14,8 @@ from typing import Any, TypedDict
 import duckdb
 import pandas as pd
 
-from toolkit.db import execute, query
+from toolkit.analyze import derived
+from toolkit.db import query
 
 
 class Filters(TypedDict, total=False):
@@ -26,94 +27,9 @@ class Filters(TypedDict, total=False):
     end: datetime | str | None  # ... and before this time
 
 
-# The derived tables every analysis starts from, built once per connection and database state
-# (temporary tables, so nothing is written to the database): one row per distinct event with
-# its 64-bit keys, and the causation edges.
-_BASE_TABLES = {
-    "_toolkit_uev": """
-        -- one row per distinct event (a redelivery is recorded twice but is one event)
-        -- k / pk: 64-bit keys of (trace, event) and of its parent: joins on one integer instead
-        -- of two strings (a collision among 10M events has odds of about 1e-6)
-        WITH rec AS (
-            SELECT hash(trace_id, event_id) AS k, trace_id, event_id,
-                   CASE WHEN parent_id IS NOT NULL THEN hash(coalesce(a[2], trace_id), parent_id)
-                   END AS pk,
-                   CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id)
-                   END AS sk,
-                   parent_id, parent_span_id, coalesce(kind, 'event') AS kind, name, type, source,
-                   target, ts, end_ts, status, idempotency_key, seq, sys, session,
-                   -- the few attributes the analyses read, parsed once (attrs stays behind)
-                   try_cast(a[1] AS DOUBLE) AS timeout_ms, a[2] AS parent_trace_id,
-                   a[3] AS sequence, a[4] AS reason
-            FROM (SELECT e.*, coalesce(t.system, '') AS sys,
-                         coalesce(t.session_id, e.trace_id) AS session,
-                         CASE WHEN e.attrs IS NOT NULL THEN json_extract_string(e.attrs,
-                             ['$.timeoutms', '$.parent_trace_id', '$.sequence', '$.reason']) END AS a
-                  FROM events e LEFT JOIN traces t USING (trace_id))
-        ),
-        -- most events are recorded once: only the repeated ones need aggregating
-        repeated AS (SELECT k FROM rec GROUP BY k HAVING count(*) > 1)
-        SELECT k, trace_id, event_id, pk, sk, parent_id, parent_span_id, kind, name, type, source,
-               target, ts, end_ts, status, idempotency_key, seq, 1 AS records, sys, session, timeout_ms,
-               parent_trace_id, sequence, reason
-        FROM rec WHERE k NOT IN (SELECT k FROM repeated)
-        UNION ALL
-        SELECT k, any_value(trace_id), any_value(event_id), any_value(pk), any_value(sk),
-               any_value(parent_id), any_value(parent_span_id), any_value(kind), any_value(name),
-               any_value(type), any_value(source), any_value(target), min(ts), max(end_ts),
-               any_value(status), any_value(idempotency_key), min(seq), count(*), any_value(sys),
-               any_value(session),
-               any_value(timeout_ms), any_value(parent_trace_id), any_value(sequence),
-               any_value(reason)
-        FROM rec WHERE k IN (SELECT k FROM repeated) GROUP BY k""",
-    # edges child -> parent: causation (``causes``: the child reacts to the parent, in its own
-    # trace or across a link) and containment (``contains``: the child span is part of the
-    # parent's work), one row each; the event-flow detectors read causation only
-    "_toolkit_edge": """
-        SELECT c.pk, c.k AS ck, 'causes' AS relation, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
-               c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id,
-               c.source AS c_source, c.type AS c_type, c.kind AS c_kind, c.ts AS c_ts,
-               c.status AS c_status
-        FROM _toolkit_uev c WHERE c.parent_id IS NOT NULL
-        UNION ALL
-        SELECT c.sk, c.k, 'contains', c.trace_id, c.parent_span_id, c.trace_id, c.event_id,
-               c.source, c.type, c.kind, c.ts, c.status
-        FROM _toolkit_uev c
-        WHERE c.parent_span_id IS NOT NULL AND c.sk IS DISTINCT FROM c.pk""",
-    # is_handled: some event (in any trace) reacts to it (causation); after: how many events of
-    # its trace come after it (0 = the trace's last event, by time then source order)
-    "_toolkit_node": """
-        SELECT u.*, h.pk IS NOT NULL AS is_handled, w.after
-        FROM _toolkit_uev u
-        LEFT JOIN (SELECT DISTINCT pk FROM _toolkit_edge WHERE relation = 'causes') h ON h.pk = u.k
-        JOIN (  -- the window over four columns only, joined back: cheaper than over all
-            SELECT k, row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
-            FROM _toolkit_uev
-        ) w USING (k)""",
-}
-_STATE = """
-    SELECT (SELECT count(*) FROM events), (SELECT coalesce(bit_xor(hash(record_key)), 0) FROM events),
-           (SELECT coalesce(bit_xor(hash(trace_id, system, session_id)), 0) FROM traces)"""
-
-
 def prepare_base(con: duckdb.DuckDBPyConnection) -> None:
-    """Build the analyses' derived tables for this connection, unless the data is unchanged.
-
-    The state is the events' count and a checksum of their identities and of the traces'
-    systems, so any ingest (or other change to events or systems) rebuilds them.
-    """
-    state = execute(con, _STATE)[0]
-    try:
-        if tuple(execute(con, "SELECT * FROM _toolkit_state")[0]) == tuple(state):
-            return
-    except duckdb.CatalogException:
-        pass
-    for name, sql in _BASE_TABLES.items():
-        execute(con, f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    execute(
-        con, "CREATE OR REPLACE TEMP TABLE _toolkit_state AS SELECT $a AS n, $b AS x, $c AS s",
-        a=state[0], b=state[1], c=state[2],
-    )  # fmt: skip
+    """Make sure the analyses' derived tables are current (see :mod:`toolkit.analyze.derived`)."""
+    derived.ensure(con)
 
 
 def scoped(
@@ -153,7 +69,7 @@ def scoped(
             SELECT e.*, coalesce(t.system, '') AS sys
             FROM events e LEFT JOIN traces t USING (trace_id) WHERE {cond.format(t="e.trace_id")}
         ),
-        uev AS (SELECT * FROM _toolkit_node WHERE {cond.format(t="trace_id")}),
+        uev AS (SELECT * FROM _toolkit_uev WHERE {cond.format(t="trace_id")}),
         node AS (SELECT * FROM uev),
         edge AS (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")}),
         cause AS (SELECT * FROM edge WHERE relation = 'causes')"""

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from toolkit.analyze import derived
 from toolkit.ingest import span_tree
 
 
@@ -305,6 +306,7 @@ def merge_stage(
     rejected = con.execute(
         "INSERT INTO rejects SELECT origin, reason, record, $h FROM stage_rejects", {"h": file_hash}
     ).fetchall()[0][0]
+    derived.refresh(con, "SELECT trace_id FROM stage_events")  # the analyses' tables
     return int(added), int(rejected)
 
 

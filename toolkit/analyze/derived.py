@@ -1,0 +1,228 @@
+"""The derived tables every analysis starts from, kept in the database and maintained at ingest.
+
+``_toolkit_uev``: one row per distinct event (a redelivery is recorded twice but is one event)
+with 64-bit keys, the attributes the analyses read, whether some event reacts to it
+(``is_handled``) and how many of its trace's events come after it (``after``).
+``_toolkit_edge``: child -> parent edges, ``causes`` and ``contains``.
+``_toolkit_trace``: per trace, the system and session the rows above carry and its record count.
+``_toolkit_state``: the events' count and a checksum of the traces' systems and sessions when
+the tables were last made right.
+
+:func:`refresh` rebuilds the rows of the traces an ingest touched (``merge_stage`` calls it);
+:func:`ensure` (before every analysis) checks the state cheaply and repairs whatever changed
+behind the toolkit's back (a trace's system or session, events written by other means); a
+read-only connection on a database without current tables gets temporary ones.
+
+The SQL is written for DuckDB and, transpiled, for Spark (``toolkit.spark``): ``min`` instead of
+``any_value`` (the same copy on every engine), one JSON path per call.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from toolkit.db import execute, quote_identifier
+
+TABLES = ("_toolkit_uev", "_toolkit_edge", "_toolkit_trace", "_toolkit_state")
+
+# {scope}: a condition on ``e.trace_id`` (the traces to build), or ``true``.
+UEV_SQL = """
+    -- k / pk / sk: 64-bit keys of (trace, event), of its parent and of its enclosing span:
+    -- joins on one integer instead of two strings (a collision among 10M events has odds of
+    -- about 1e-6)
+    WITH rec AS (
+        SELECT hash(trace_id, event_id) AS k, trace_id, event_id,
+               CASE WHEN parent_id IS NOT NULL
+                    THEN hash(coalesce(parent_trace_id, trace_id), parent_id) END AS pk,
+               CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS sk,
+               parent_id, parent_span_id, coalesce(kind, 'event') AS kind, name, type, source,
+               target, ts, end_ts, status, idempotency_key, seq, sys, session,
+               try_cast(timeoutms AS DOUBLE) AS timeout_ms, parent_trace_id, sequence, reason
+        FROM (SELECT e.*, coalesce(t.system, '') AS sys,
+                     coalesce(t.session_id, e.trace_id) AS session,
+                     -- the few attributes the analyses read, parsed once (attrs stays behind)
+                     json_extract_string(e.attrs, '$.timeoutms') AS timeoutms,
+                     json_extract_string(e.attrs, '$.parent_trace_id') AS parent_trace_id,
+                     json_extract_string(e.attrs, '$.sequence') AS sequence,
+                     json_extract_string(e.attrs, '$.reason') AS reason
+              FROM events e LEFT JOIN traces t ON t.trace_id = e.trace_id WHERE {scope})
+    ),
+    -- most events are recorded once: only the repeated ones need aggregating
+    repeated AS (SELECT k FROM rec GROUP BY k HAVING count(*) > 1),
+    one AS (
+        SELECT k, trace_id, event_id, pk, sk, parent_id, parent_span_id, kind, name, type, source,
+               target, ts, end_ts, status, idempotency_key, seq, 1 AS records, sys, session,
+               timeout_ms, parent_trace_id, sequence, reason
+        FROM rec WHERE k NOT IN (SELECT k FROM repeated)
+        UNION ALL
+        SELECT k, min(trace_id), min(event_id), min(pk), min(sk), min(parent_id),
+               min(parent_span_id), min(kind), min(name), min(type), min(source), min(target),
+               min(ts), max(end_ts), min(status), min(idempotency_key), min(seq), count(*),
+               min(sys), min(session), min(timeout_ms), min(parent_trace_id), min(sequence),
+               min(reason)
+        FROM rec WHERE k IN (SELECT k FROM repeated) GROUP BY k
+    )
+    -- after: how many events of its trace come after it (0 = the trace's last event, by time
+    -- then source order); is_handled is set once the edges are in
+    SELECT *, false AS is_handled,
+           row_number() OVER (PARTITION BY trace_id ORDER BY ts DESC, seq DESC) - 1 AS after
+    FROM one"""
+
+# edges child -> parent: causation (``causes``: the child reacts to the parent, in its own
+# trace or across a link) and containment (``contains``: the child span is part of the
+# parent's work), one row each; the event-flow detectors read causation only
+EDGE_SQL = """
+    SELECT c.pk, c.k AS ck, 'causes' AS relation, coalesce(c.parent_trace_id, c.trace_id) AS p_trace,
+           c.parent_id AS p_id, c.trace_id AS c_trace, c.event_id AS c_id,
+           c.source AS c_source, c.type AS c_type, c.kind AS c_kind, c.ts AS c_ts,
+           c.status AS c_status
+    FROM {uev} c WHERE c.parent_id IS NOT NULL AND {scope}
+    UNION ALL
+    SELECT c.sk, c.k, 'contains', c.trace_id, c.parent_span_id, c.trace_id, c.event_id,
+           c.source, c.type, c.kind, c.ts, c.status
+    FROM {uev} c
+    WHERE c.parent_span_id IS NOT NULL AND c.sk IS DISTINCT FROM c.pk AND {scope}"""
+
+TRACE_SQL = """
+    SELECT t.trace_id, coalesce(t.system, '') AS sys, coalesce(t.session_id, t.trace_id) AS session,
+           coalesce(n.records, 0) AS records
+    FROM traces t LEFT JOIN (SELECT trace_id, count(*) AS records FROM events GROUP BY trace_id) n
+        ON n.trace_id = t.trace_id
+    WHERE {scope}"""
+
+STATE_SQL = """
+    SELECT (SELECT count(*) FROM events) AS n,
+           (SELECT coalesce(bit_xor(hash(trace_id, coalesce(system, ''),
+                                         coalesce(session_id, trace_id))), 0) FROM traces) AS s"""
+
+
+def _exists(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> bool:
+    where = "database_name = 'temp'" if temporary else "database_name = current_database()"
+    rows = execute(
+        con,
+        f"SELECT count(*) FROM duckdb_tables() WHERE {where} AND schema_name = 'main' AND "
+        "table_name IN ('_toolkit_uev', '_toolkit_edge', '_toolkit_trace', '_toolkit_state')",
+    )
+    return rows[0][0] == len(TABLES)
+
+
+def _main(con: duckdb.DuckDBPyConnection) -> str:
+    """The database's own schema, qualified (a temporary table of the same name would shadow
+    an unqualified one)."""
+    return quote_identifier(execute(con, "SELECT current_database()")[0][0]) + ".main"
+
+
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = execute(
+        con, "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    )
+    return bool(rows and rows[0][0])
+
+
+def build(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
+    """Build the derived tables from all events (persistent, or temporary for this connection)."""
+    m = "temp.main" if temporary else _main(con)
+    table = "TEMP TABLE" if temporary else "TABLE"
+    execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_uev AS {UEV_SQL.format(scope='true')}")
+    execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_edge AS "
+                 + EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="true"))  # fmt: skip
+    execute(con, f"""
+        UPDATE {m}._toolkit_uev u SET is_handled = true
+        FROM (SELECT DISTINCT pk FROM {m}._toolkit_edge WHERE relation = 'causes') h
+        WHERE h.pk = u.k""")  # fmt: skip
+    execute(
+        con, f"CREATE OR REPLACE {table} {m}._toolkit_trace AS {TRACE_SQL.format(scope='true')}"
+    )
+    execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_state AS {STATE_SQL}")
+
+
+def refresh(con: duckdb.DuckDBPyConnection, traces: str | None = None) -> None:
+    """Make the derived tables right again for the traces that changed.
+
+    Changed: the traces ``traces`` (a SELECT of ``trace_id``s, e.g. the ones an ingest staged),
+    those whose system or session is not what the tables carry, and those whose record count
+    differs. Their rows are rebuilt; ``is_handled`` is recomputed for them and for the traces
+    their events react to (across links). Without the tables, they are built from scratch.
+    """
+    if not _exists(con):
+        build(con)
+        return
+    m = _main(con)
+    execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_changed (trace_id VARCHAR)")
+    if traces is not None:
+        execute(con, f"INSERT INTO _toolkit_changed SELECT DISTINCT trace_id FROM ({traces})")
+    n_events, state = execute(con, STATE_SQL)[0]
+    old = execute(con, f"SELECT n, s FROM {m}._toolkit_state")[0]
+    if state != old[1]:  # a system or session changed (a link joined two runs, say)
+        execute(con, f"""
+            INSERT INTO _toolkit_changed SELECT trace_id FROM ({TRACE_SQL.format(scope="true")}) t
+            WHERE NOT EXISTS (SELECT 1 FROM {m}._toolkit_trace d WHERE d.trace_id = t.trace_id
+                              AND d.sys = t.sys AND d.session = t.session)""")  # fmt: skip
+    counted = execute(con, f"SELECT coalesce(sum(records), 0) FROM {m}._toolkit_trace "
+                           "WHERE trace_id NOT IN (SELECT trace_id FROM _toolkit_changed)")[0][0]  # fmt: skip
+    added = execute(con, "SELECT count(*) FROM events WHERE trace_id IN "
+                         "(SELECT trace_id FROM _toolkit_changed)")[0][0]  # fmt: skip
+    if counted + added != n_events:  # events written other than through ingest: find where
+        execute(con, f"""
+            INSERT INTO _toolkit_changed
+            SELECT coalesce(e.trace_id, d.trace_id) FROM
+                (SELECT trace_id, count(*) AS n FROM events GROUP BY trace_id) e
+                FULL JOIN {m}._toolkit_trace d ON d.trace_id = e.trace_id
+            WHERE e.n IS DISTINCT FROM d.records""")  # fmt: skip
+    execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_changed AS "
+                 "SELECT DISTINCT trace_id FROM _toolkit_changed")  # fmt: skip
+    if execute(con, "SELECT count(*) FROM _toolkit_changed")[0][0]:
+        _rebuild(con, m)
+    execute(con, f"CREATE OR REPLACE TABLE {m}._toolkit_state AS {STATE_SQL}")
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, m: str) -> None:
+    """Rebuild the rows of the traces in ``_toolkit_changed``."""
+    changed = "trace_id IN (SELECT trace_id FROM _toolkit_changed)"
+    # the traces whose events the changed ones react to: their is_handled may change too
+    execute(con, f"""
+        CREATE OR REPLACE TEMP TABLE _toolkit_reacted AS
+        SELECT DISTINCT p_trace AS trace_id FROM {m}._toolkit_edge
+        WHERE relation = 'causes' AND c_trace IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
+    execute(
+        con,
+        f"DELETE FROM {m}._toolkit_edge WHERE c_trace IN (SELECT trace_id FROM _toolkit_changed)",
+    )
+    execute(con, f"DELETE FROM {m}._toolkit_uev WHERE {changed}")
+    execute(con, f"DELETE FROM {m}._toolkit_trace WHERE {changed}")
+    execute(con, f"INSERT INTO {m}._toolkit_uev "
+                 + UEV_SQL.format(scope="e." + changed))  # fmt: skip
+    execute(con, f"INSERT INTO {m}._toolkit_edge "
+                 + EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="c." + changed))  # fmt: skip
+    execute(con, f"""
+        INSERT INTO _toolkit_reacted
+        SELECT trace_id FROM _toolkit_changed
+        UNION SELECT DISTINCT p_trace FROM {m}._toolkit_edge
+        WHERE relation = 'causes' AND c_trace IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
+    execute(con, f"""
+        UPDATE {m}._toolkit_uev u SET is_handled = EXISTS (
+            SELECT 1 FROM {m}._toolkit_edge e WHERE e.relation = 'causes' AND e.pk = u.k)
+        WHERE u.trace_id IN (SELECT trace_id FROM _toolkit_reacted)""")  # fmt: skip
+    execute(con, f"INSERT INTO {m}._toolkit_trace " + TRACE_SQL.format(scope="t." + changed))
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Make sure the derived tables are current before an analysis runs.
+
+    The check is two numbers (the events' count, a checksum of the traces' systems and
+    sessions), so it is cheap when nothing changed. A writable database is repaired in place;
+    a read-only one whose tables are missing or stale gets temporary tables, rebuilt only when
+    the data changes.
+    """
+    state = tuple(execute(con, STATE_SQL)[0])
+    for temporary in (True, False):
+        if _exists(con, temporary=temporary):
+            where = "temp.main" if temporary else _main(con)
+            current = tuple(execute(con, f"SELECT n, s FROM {where}._toolkit_state")[0])
+            if current == state:
+                return
+            break
+    if _read_only(con) or _exists(con, temporary=True):
+        build(con, temporary=True)
+    else:
+        refresh(con)
