@@ -362,33 +362,68 @@ def classify_command(
     "--table",
     type=click.Choice(TABLES),
     default="events",
-    help="What to write; events as Parquet is the canonical form that `toolkit ingest` reads back.",
-)
+    help="What to write as Parquet or CSV; events as Parquet is the canonical form that `toolkit ingest` reads back.",
+)  # fmt: skip
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "parquet", "csv"]),
+    type=click.Choice(["auto", "parquet", "csv", "xes", "ocel-json", "ocel-sqlite"]),
     default="auto",
-    help="The file format; auto takes it from OUT's suffix (.parquet or .csv).",
-)
+    help="The file format; auto takes it from OUT's suffix (.parquet, .csv, .xes, .json, .sqlite). "
+    "xes (IEEE 1849) and ocel-json / ocel-sqlite (OCEL 2.0) write the event log for process mining.",
+)  # fmt: skip
+@click.option("--case", type=click.Choice(["trace", "session", "agent"]), default="trace",
+              help="xes: the case notion (one trace, one session, one agent within a trace).")  # fmt: skip
+@click.option("--activity", type=click.Choice(["type", "name", "source_type"]), default="type",
+              help="xes, ocel-*: the activity (event type, span name, or agent:type).")  # fmt: skip
+@_filter_options
 @_verbose_option
-def export_command(out: str, db: str, table: str, fmt: str) -> None:
-    """Write a table (or the findings) of the database to OUT, as Parquet or CSV."""
+def export_command(
+    out: str, db: str, table: str, fmt: str, case: str, activity: str, system: str | None,
+    trace_id: str | None,
+) -> None:  # fmt: skip
+    """Write a table (or the findings) of the database to OUT, as Parquet or CSV; or the event
+    log for process mining, as XES or OCEL 2.0 (JSON or SQLite).
+
+    The event log has one event per distinct event (a redelivery once) that has a time.
+    """
     from toolkit.analyze import findings
     from toolkit.ingest import export_parquet
 
     if fmt == "auto":
-        fmt = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(
-            Path(out).suffix.lower(), ""
-        )
+        fmt = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".xes": "xes",
+               ".json": "ocel-json", ".jsonocel": "ocel-json", ".sqlite": "ocel-sqlite",
+               ".sqlite3": "ocel-sqlite", ".db": "ocel-sqlite"}.get(Path(out).suffix.lower(), "")  # fmt: skip
         if not fmt:
             raise CliError(
                 f"cannot tell the format of {out} from its suffix",
-                "name the file .parquet or .csv, or pass --format parquet|csv",
+                "name the file .parquet or .csv (a table), .xes, .json or .sqlite (the event log "
+                "as XES or OCEL 2.0), or pass --format",
             )
+    log_format = fmt in ("xes", "ocel-json", "ocel-sqlite")
+    if log_format and table != "events":
+        raise CliError(f"--format {fmt} writes the event log, not the {table} table",
+                       "leave out --table, or choose --format parquet or csv")  # fmt: skip
+    if not log_format and (system or trace_id):
+        raise CliError("--system and --trace-id filter the event log (xes, ocel-json, ocel-sqlite)",
+                       "export the whole table, or choose --format xes, ocel-json or ocel-sqlite")  # fmt: skip
     with _open(db, read_only=True) as con:
         _require_events(con, db, "rows to export")
         Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if log_format:
+            from toolkit.export import export_ocel, export_xes
+            from toolkit.export.log import count_events
+
+            filters = {"system": system, "trace_id": trace_id}
+            if fmt == "xes":
+                rows = export_xes(con, out, case=case, activity=activity, **filters)  # type: ignore[arg-type]
+            else:
+                rows = export_ocel(con, out, activity=activity, format=fmt.removeprefix("ocel-"),  # type: ignore[arg-type]
+                                   **filters)  # fmt: skip
+            distinct, _ = count_events(con, **filters)
+            left = f"; {distinct - rows} left out: no time" if distinct > rows else ""
+            click.echo(f"wrote {rows} events to {out} ({fmt}{left})")
+            return
         if table == "events" and fmt == "parquet":
             rows = export_parquet(con, out)
         elif table == "findings":

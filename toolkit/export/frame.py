@@ -25,9 +25,10 @@ def to_pm4py(
 ) -> pd.DataFrame:  # fmt: skip
     """The events as a PM4Py event log: a DataFrame PM4Py's functions take as it is.
 
-    One row per distinct event (a redelivery counts once), sorted by case, then time, then
-    ``seq`` (PM4Py miscounts variants and directly-follows pairs on a frame that is not sorted
-    within each case). ``time:timestamp`` is when the event completed and ``start_timestamp``
+    One row per distinct event (a redelivery counts once), sorted by case, then start, then
+    completion, then ``seq``: the order in which PM4Py's discovery sorts (stably) a frame with
+    a ``start_timestamp`` column, so the directly-follows pairs PM4Py counts are the frame's
+    consecutive rows (and a span starts before the spans inside it). ``time:timestamp`` is when the event completed and ``start_timestamp``
     when it started (PM4Py's convention for interval logs: a span's end and start; equal for a
     point event). Events with neither ``ts`` nor ``end_ts`` are left out: PM4Py refuses an
     empty timestamp (``toolkit.export.log.count_events`` counts them).
@@ -59,6 +60,6 @@ def to_pm4py(
                session_id, system, seq
         FROM ({sql})"""
     # The subquery's ORDER BY is not guaranteed to survive the outer SELECT: sort again.
-    select += ' ORDER BY "case:concept:name", "time:timestamp", seq, event_id'
+    select += ' ORDER BY "case:concept:name", start_timestamp, "time:timestamp", seq, event_id'
     df = query(con, select, **params)
     return df.reset_index(drop=True)

@@ -61,7 +61,8 @@ def scope_sql(
     The filters mean what they mean in every analysis (``toolkit.analyze.scope.Filters``):
     one trace, the traces of one system, traces whose first event lies in ``[start, end)``.
     """
-    where, params = ["true"], {}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
     if trace_id is not None:
         where.append("e.trace_id = $trace_id")
         params["trace_id"] = trace_id
@@ -86,8 +87,9 @@ def scope_sql(
 def events_sql(
     *, case: Case = "trace", activity: Activity = "type", **filters: Any
 ) -> tuple[str, dict[str, Any]]:
-    """SQL for the distinct events in scope that have a time, sorted by case, completion
-    time, ``seq``, id (an event without ``ts`` and ``end_ts`` cannot be placed in a process:
+    """SQL for the distinct events in scope that have a time, sorted by case, start,
+    completion, ``seq``, id (PM4Py's order: its directly-follows discovery sorts by case,
+    ``start_timestamp``, ``time:timestamp``, stably) (an event without ``ts`` and ``end_ts`` cannot be placed in a process:
     PM4Py refuses an empty timestamp and OCEL requires one; :func:`count_events` says how
     many were left out).
 
@@ -114,7 +116,7 @@ def events_sql(
                    coalesce(ts, end_ts) AS ts),
                coalesce(end_ts, ts) AS time
         FROM ev WHERE coalesce(end_ts, ts) IS NOT NULL
-        ORDER BY case_id, time, seq, event_id"""
+        ORDER BY case_id, ts, time, seq, event_id"""
     return sql, params
 
 
