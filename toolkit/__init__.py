@@ -30,6 +30,7 @@ from toolkit.classify import (
     failure_breakdown,
 )
 from toolkit.db import connect, query, trace_sql
+from toolkit.export import export_ocel, export_xes, to_pm4py
 from toolkit.ingest import detect_format, export_parquet, ingest
 from toolkit.receive import open_traces, receive
 from toolkit.simulate import simulate
@@ -61,7 +62,9 @@ __all__ = [
     "errors",
     "escalations",
     "event_graph",
+    "export_ocel",
     "export_parquet",
+    "export_xes",
     "failure_breakdown",
     "findings",
     "flow_edges",
@@ -86,6 +89,7 @@ __all__ = [
     "sessions",
     "simulate",
     "summary",
+    "to_pm4py",
     "trace_sql",
     "traces",
     "transcript",
