@@ -52,13 +52,24 @@ def sim_con(con, tmp_path):
     return con
 
 
-@pytest.fixture
-def mixed_con(sim_con):
+@pytest.fixture(scope="module")
+def mixed_db(tmp_path_factory):
     """Simulated runs, the bundled samples (spans, chat logs without times) and the framework
-    fixtures (sessions over several traces)."""
-    toolkit.ingest(sim_con, DATA / "samples")
-    toolkit.ingest(sim_con, FIXTURES / "frameworks" / "autogen")
-    return sim_con
+    fixtures (sessions over several traces), loaded once: the exports only read."""
+    tmp = tmp_path_factory.mktemp("mixed")
+    con = toolkit.connect(tmp / "mixed.duckdb")
+    toolkit.ingest(con, toolkit.simulate(tmp / "sim", traces=12, seed=5)["events"])
+    toolkit.ingest(con, DATA / "samples")
+    toolkit.ingest(con, FIXTURES / "frameworks" / "autogen")
+    con.close()
+    return tmp / "mixed.duckdb"
+
+
+@pytest.fixture
+def mixed_con(mixed_db):
+    c = toolkit.connect(mixed_db, read_only=True)
+    yield c
+    c.close()
 
 
 # ---------------------------------------------------------------- the PM4Py frame
@@ -462,15 +473,23 @@ def test_ocel_format_from_the_suffix_or_an_error(sim_con, tmp_path):
 # ---------------------------------------------------------------- the command line
 
 
+@pytest.fixture(scope="module")
+def samples_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("samples") / "t.duckdb"
+    con = toolkit.connect(path)
+    toolkit.ingest(con, DATA / "samples")
+    con.close()
+    return path
+
+
 @pytest.mark.parametrize(
     ("name", "args", "fmt"),
     [("log.xes", [], "xes"), ("log.json", [], "ocel-json"), ("log.sqlite", [], "ocel-sqlite"),
      ("log.out", ["--format", "xes", "--case", "session", "--activity", "source_type"], "xes")],
 )  # fmt: skip
-def test_cli_export_event_log(tmp_path, capsys, name, args, fmt):
-    db = tmp_path / "t.duckdb"
-    con = toolkit.connect(db)
-    toolkit.ingest(con, DATA / "samples")
+def test_cli_export_event_log(tmp_path, capsys, samples_db, name, args, fmt):
+    db = samples_db
+    con = toolkit.connect(db, read_only=True)
     distinct, timed = count_events(con)
     con.close()
     assert main(["export", str(tmp_path / name), "--db", str(db), *args]) == 0
@@ -490,10 +509,8 @@ def test_cli_export_event_log(tmp_path, capsys, name, args, fmt):
     [(["--format", "xes", "--table", "traces"], "writes the event log, not the traces table"),
      (["--format", "csv", "--system", "sim"], "--system and --trace-id filter the event log")],
 )  # fmt: skip
-def test_cli_export_refuses_what_does_not_fit(tmp_path, capsys, args, says):
-    db = tmp_path / "t.duckdb"
-    toolkit.ingest(toolkit.connect(db), DATA / "samples")
-    assert main(["export", str(tmp_path / "x.out"), "--db", str(db), *args]) == 1
+def test_cli_export_refuses_what_does_not_fit(tmp_path, capsys, samples_db, args, says):
+    assert main(["export", str(tmp_path / "x.out"), "--db", str(samples_db), *args]) == 1
     assert says in capsys.readouterr().err
 
 
