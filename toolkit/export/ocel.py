@@ -350,22 +350,27 @@ def _write_sqlite(
                            (_clean(row["id"]), _clean(row["parent"])))  # fmt: skip
         written = 0
         placeholders = ", ".join("?" * (len(event_columns) + 2))
-        for row in _rows(con, *_events_sql(activity, filters)):
-            oid = _clean(row["id"])
-            db.execute("INSERT INTO event VALUES (?, ?)", (oid, _clean(row["type"])))
-            values = [
-                _sqlite_time(row[c]) if kind == "time" else _clean(row[c])
-                for c, kind in EVENT_ATTRIBUTES
-            ]
-            db.execute(
-                f"INSERT INTO {_q('event_' + event_maps[row['type']])} VALUES ({placeholders})",
-                [oid, _sqlite_time(row["time"]), *values],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO event_object VALUES (?, ?, ?)",
-                [(oid, _clean(r["objectId"]), r["qualifier"]) for r in row["relationships"]],
-            )
-            written += 1
+        for batch in stream(con, *_events_sql(activity, filters)):
+            events, e2o = [], []
+            per_type: dict[str, list[list[Any]]] = {}
+            for row in batch.to_pylist():
+                oid = _clean(row["id"])
+                events.append((oid, _clean(row["type"])))
+                values = [
+                    _sqlite_time(row[c]) if kind == "time" else _clean(row[c])
+                    for c, kind in EVENT_ATTRIBUTES
+                ]
+                per_type.setdefault(row["type"], []).append(
+                    [oid, _sqlite_time(row["time"]), *values]
+                )
+                e2o += [(oid, _clean(r["objectId"]), r["qualifier"]) for r in row["relationships"]]
+            db.executemany("INSERT INTO event VALUES (?, ?)", events)
+            for t, rows in per_type.items():
+                db.executemany(
+                    f"INSERT INTO {_q('event_' + event_maps[t])} VALUES ({placeholders})", rows
+                )
+            db.executemany("INSERT OR IGNORE INTO event_object VALUES (?, ?, ?)", e2o)
+            written += len(events)
         db.commit()
     finally:
         db.close()
