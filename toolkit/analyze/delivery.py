@@ -57,8 +57,8 @@ def duplicates_query(**filters: Unpack[Filters]) -> Query:
     """The query behind :func:`duplicates`."""
     base, params = scoped(**filters)
     select = """
-        SELECT trace_id, event_id, 'duplicate' AS kind, any_value(type) AS type, source,
-               any_value(idempotency_key) AS idempotency_key, count(*) AS copies,
+        SELECT trace_id, event_id, 'duplicate' AS kind, min(type) AS type, source,
+               min(idempotency_key) AS idempotency_key, count(*) AS copies,
                event_id AS first_event_id,
                'recorded ' || count(*) || ' times (same source and id): a redelivery' AS detail
         FROM ev WHERE hash(trace_id, event_id) IN (SELECT k FROM uev WHERE records > 1)

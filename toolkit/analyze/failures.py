@@ -38,9 +38,9 @@ def errors_query(**filters: Unpack[Filters]) -> Query:
         )""",
         """message AS (
             SELECT f.k, coalesce(
-                (SELECT any_value(e.attrs->>'$."otel.status_description"') FROM ev e
+                (SELECT min(e.attrs->>'$."otel.status_description"') FROM ev e
                  WHERE e.trace_id = f.trace_id AND e.event_id = f.event_id),
-                (SELECT any_value(e.content) FROM ev e
+                (SELECT min(e.content) FROM ev e
                  WHERE e.trace_id = f.trace_id AND e.parent_span_id = f.event_id
                    AND e.kind = 'span_event' AND e.status = 'error')) AS message
             FROM failed f)""",

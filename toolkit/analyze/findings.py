@@ -88,8 +88,8 @@ def summary(
         f"coalesce(sum(f.n) FILTER (f.kind = '{k}'), 0)::BIGINT AS {k}" for k in FINDING_KINDS
     )
     ctes = [base, """per_trace AS (
-        SELECT trace_id, coalesce(any_value(t.system), '(unknown)') AS system, count(*) AS events,
-               coalesce(any_value(t.session_id), trace_id) AS session_id
+        SELECT trace_id, coalesce(min(t.system), '(unknown)') AS system, count(*) AS events,
+               coalesce(min(t.session_id), trace_id) AS session_id
         FROM ev LEFT JOIN traces t USING (trace_id) GROUP BY trace_id)""",
             "found AS (SELECT trace_id, kind, count(*) AS n FROM _found GROUP BY ALL)",
             """counted AS (

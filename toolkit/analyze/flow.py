@@ -206,7 +206,7 @@ def hangs_query(
         FROM last_event l CROSS JOIN observed o
         WHERE EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = l.sys) AND l.trace_id NOT IN (
             SELECT trace_id FROM uev u SEMI JOIN terminal_type tt ON tt.sys = u.sys AND tt.type = u.type)
-        ORDER BY trace_id, ts, event_id
+        ORDER BY trace_id, ts, event_id, kind
     """
     return Query(ctes, select, params, HANG_COLUMNS)
 
@@ -260,7 +260,7 @@ def escalations_query(
     params |= {"pattern": type_pattern, "humans": list(human_targets)}
     candidates = """candidate AS (
         SELECT u.*, p.status AS parent_status,
-               (SELECT any_value(content) FROM ev WHERE ev.trace_id = u.trace_id
+               (SELECT min(content) FROM ev WHERE ev.trace_id = u.trace_id
                 AND ev.event_id = u.event_id) AS content
         FROM uev u LEFT JOIN uev p ON p.trace_id = u.trace_id AND p.event_id = u.parent_id
         WHERE (regexp_matches(u.type, $pattern, 'i') OR list_contains($humans, lower(u.target)))

@@ -22,11 +22,11 @@ EVENT_NODE_COLUMNS = ["event_id", "kind", "name", "type", "source", "target", "t
 def event_nodes_query(trace_id: str) -> Query:
     """The query behind :func:`event_graph`: one row per event id of the trace."""
     select = """
-        SELECT event_id, any_value(kind) AS kind, any_value(name) AS name,
-               any_value(type) AS type, any_value(source) AS source,
-               any_value(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
-               any_value(status) AS status, any_value(content) AS content,
-               any_value(parent_id) AS parent_id, any_value(parent_span_id) AS parent_span_id,
+        SELECT event_id, min(kind) AS kind, min(name) AS name,
+               min(type) AS type, min(source) AS source,
+               min(target) AS target, min(ts) AS ts, max(end_ts) AS end_ts,
+               min(status) AS status, min(content) AS content,
+               min(parent_id) AS parent_id, min(parent_span_id) AS parent_span_id,
                min(seq) AS seq, count(*) AS records
         FROM events WHERE trace_id = $t GROUP BY event_id ORDER BY ts NULLS LAST, seq, event_id
     """

@@ -40,7 +40,7 @@ def _sample_sql(by: str) -> str:
         UNION ALL
         SELECT 'end_to_end', coalesce({trace_key}, '(unknown)'), t.trace_id,
                date_diff('microsecond', t.start, t.last) / 1e3
-        FROM (SELECT u.trace_id, any_value(tr.system) AS system, min(u.ts) AS start,
+        FROM (SELECT u.trace_id, min(tr.system) AS system, min(u.ts) AS start,
                      max(coalesce(u.end_ts, u.ts)) AS last
               FROM uev u LEFT JOIN traces tr USING (trace_id) WHERE u.ts IS NOT NULL
               GROUP BY u.trace_id) t

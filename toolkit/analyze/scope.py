@@ -130,10 +130,10 @@ TERMINAL_SQL = """terminal AS (
 # One row per recorded event id with its text (``msg``), and each trace's first message: what
 # the content rules read. Redeliveries are one message (its first time, any copy's text).
 MESSAGES_SQL = """msg AS (
-    SELECT trace_id, event_id, any_value(type) AS type, any_value(source) AS source,
-           min(ts) AS ts, min(seq) AS seq, any_value(status) AS status,
-           any_value(content) AS content, any_value(kind) AS kind,
-           any_value(parent_span_id) AS parent_span_id
+    SELECT trace_id, event_id, min(type) AS type, min(source) AS source,
+           min(ts) AS ts, min(seq) AS seq, min(status) AS status,
+           min(content) AS content, min(kind) AS kind,
+           min(parent_span_id) AS parent_span_id
     FROM ev GROUP BY trace_id, event_id
 ),
 first_msg AS (SELECT trace_id, arg_min(event_id, (ts, seq)) AS first_id FROM msg GROUP BY trace_id)"""

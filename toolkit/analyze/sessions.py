@@ -36,12 +36,12 @@ def sessions_query(**filters: Unpack[Filters]) -> Query:
     base, params = scoped(**filters)
     per_trace = """per_trace AS (
         SELECT u.session, u.trace_id, count(*) AS events, min(u.ts) AS start,
-               max(coalesce(u.end_ts, u.ts)) AS "end", any_value(t.system) AS system,
-               any_value(t.outcome) AS outcome, any_value(t.task) AS task
+               max(coalesce(u.end_ts, u.ts)) AS "end", min(t.system) AS system,
+               min(t.outcome) AS outcome, min(t.task) AS task
         FROM uev u LEFT JOIN traces t USING (trace_id) GROUP BY u.session, u.trace_id)"""
     select = """
         SELECT p.session AS session_id, arg_min(system, start) AS system,
-               count(*) AS traces, sum(events)::BIGINT AS events, any_value(a.agents) AS agents,
+               count(*) AS traces, sum(events)::BIGINT AS events, min(a.agents) AS agents,
                min(start) AS start, max("end") AS "end",
                date_diff('microsecond', min(start), max("end")) / 1e6 AS duration_s,
                CASE WHEN arg_min(outcome, start) = 'failure' OR arg_max(outcome, "end") = 'failure'
@@ -71,9 +71,9 @@ def traces_query(**filters: Unpack[Filters]) -> Query:
     """The query behind :func:`traces`."""
     base, params = scoped(**filters)
     select = """
-        SELECT u.trace_id, any_value(u.session) AS session_id,
-               coalesce(any_value(t.system), '(unknown)') AS system,
-               any_value(t.outcome) AS outcome, any_value(t.task) AS task,
+        SELECT u.trace_id, min(u.session) AS session_id,
+               coalesce(min(t.system), '(unknown)') AS system,
+               min(t.outcome) AS outcome, min(t.task) AS task,
                min(u.ts) AS start, max(coalesce(u.end_ts, u.ts)) AS "end",
                date_diff('microsecond', min(u.ts), max(coalesce(u.end_ts, u.ts))) / 1e6
                    AS duration_s,
