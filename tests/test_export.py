@@ -135,6 +135,13 @@ def test_case_notions_and_activities(con, tmp_path, case, activity, first):
     assert df["case:concept:name"].nunique() == cases[case]
 
 
+def test_a_session_case_is_the_run_the_analyses_see(mixed_con):
+    cases = toolkit.to_pm4py(mixed_con, case="session")
+    runs = toolkit.traces(mixed_con).set_index("trace_id")["session_id"]
+    assert cases["case:concept:name"].nunique() < cases["trace_id"].nunique()  # AutoGen runs
+    assert (cases["case:concept:name"] == cases["trace_id"].map(runs)).all()
+
+
 @pytest.mark.parametrize("bad", [{"case": "user"}, {"activity": "content"}])
 def test_unknown_case_or_activity_is_an_error(con, bad):
     with pytest.raises(ValueError, match="must be one of"):
