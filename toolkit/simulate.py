@@ -209,14 +209,14 @@ def simulate(
     """).write_csv(str(events_path), sep="\x01", header=False, quotechar="", escapechar="")
     truth_path = out / "truth.csv"
     trace_id_t = trace_id.replace("trace", "t")
-    truth = con.sql(f"""
+    truth_rows = con.sql(f"""
         SELECT DISTINCT {trace_id_t} AS trace_id,
                {trace_id_t} || ':' || lpad(slot::VARCHAR, 2, '0') AS event_id, kind
         FROM (SELECT trace AS t, slot, kind FROM truth) ORDER BY ALL
     """)
-    truth.write_csv(str(truth_path), header=True)
+    truth_rows.write_csv(str(truth_path), header=True)
     written = len(sim["slot"])
-    findings = int(truth.aggregate("count(*)").fetchall()[0][0])
+    findings = int(truth_rows.aggregate("count(*)").fetchall()[0][0])
     con.close()
     return {
         "events": events_path,
