@@ -82,8 +82,9 @@ GAPS = {"hangs": "double to text", "errors": "Spark INTERNAL_ERROR in origin",
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.xfail(reason=GAPS[n])) if n in GAPS else n
-     for n in ANALYSES],
+    # the composites fail through errors / hangs, which run: not running them saves a minute
+    [pytest.param(n, marks=pytest.mark.xfail(reason=GAPS[n], run=n in ("hangs", "errors")))
+     if n in GAPS else n for n in ANALYSES],
 )  # fmt: skip
 def test_spark_returns_what_duckdb_returns(both, name):
     con, sc = both
