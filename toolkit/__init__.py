@@ -31,7 +31,7 @@ from toolkit.classify import (
 )
 from toolkit.db import connect, query, trace_sql
 from toolkit.export import export_ocel, export_xes, to_pm4py
-from toolkit.ingest import detect_format, export_parquet, ingest
+from toolkit.ingest import IngestError, detect_format, export_parquet, ingest
 from toolkit.receive import open_traces, receive
 from toolkit.simulate import simulate
 from toolkit.viz import (
@@ -51,6 +51,7 @@ from toolkit.viz import (
 __all__ = [
     "FINDING_KINDS",
     "TAXONOMY",
+    "IngestError",
     "agreement",
     "attribute_failure",
     "attribution_accuracy",
