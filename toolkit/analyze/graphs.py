@@ -57,18 +57,17 @@ def event_graph(con: duckdb.DuckDBPyConnection, trace_id: str) -> nx.DiGraph:
     ids = set(nodes["event_id"])
     linked = nodes["parent_id"].notna().any() or nodes["parent_span_id"].notna().any()
     if linked:
-        for relation, column in (("contains", "parent_span_id"), ("causes", "parent_id")):
-            for child, parent in zip(nodes["event_id"], nodes[column], strict=True):
-                if pd.isna(parent):
-                    continue
-                if parent in ids:
+        rows = zip(nodes["event_id"], nodes["parent_span_id"], nodes["parent_id"], strict=True)
+        for child, container, cause in rows:
+            # the causation edge is added last, so it wins where both name the same parent
+            for relation, parent in (("contains", container), ("causes", cause)):
+                if not pd.isna(parent) and parent in ids:
                     graph.add_edge(parent, child, kind=relation)
-                elif (
-                    relation == "causes"
-                    or pd.isna(nodes.loc[nodes["event_id"] == child, "parent_id"]).all()
-                ):
-                    graph.nodes[child]["parent_missing"] = True
-    if not linked:
+            # a parent outside the trace: the nearest relation the child has is missing
+            nearest = cause if not pd.isna(cause) else container
+            if not pd.isna(nearest) and nearest not in ids:
+                graph.nodes[child]["parent_missing"] = True
+    else:
         order = list(nodes["event_id"])
         graph.add_edges_from(pairwise(order), kind="follows")
     return graph
