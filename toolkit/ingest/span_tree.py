@@ -175,8 +175,7 @@ def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
         WITH root AS (
             SELECT trace_id, arg_min(source, (ts, ord)) AS service,
                    arg_min(status, (ts, ord)) AS status, arg_min(end_ts, (ts, ord)) AS end_ts
-            FROM (SELECT s.*, coalesce(g.agent IS NOT NULL, false) AS named FROM st_span s
-                  LEFT JOIN st_agent g USING (trace_id, event_id))
+            FROM st_span
             WHERE kind <> 'span_event' AND parent_span_id IS NULL GROUP BY trace_id
         ),
         last_step AS (

@@ -131,7 +131,6 @@ _KEYS = [
     *_OUTPUT_KEYS,
     *_INPUT_KEYS,
     "gen_ai.agent.name",
-    "agent.name",
     "service.name",
     "gen_ai.operation.name",
     "openinference.span.kind",
