@@ -193,8 +193,7 @@ def test_large_files_are_split_in_blocks_with_the_same_result(con, tmp_path, mon
     lines[30] = ""
     path = tmp_path / "big.jsonl"
     path.write_text("\n".join(lines))  # no final newline
-    monkeypatch.setattr(files, "READ_TEXT_LIMIT", 0)
-    monkeypatch.setattr(files, "_BLOCK", 97)  # blocks that cut lines in the middle
+    monkeypatch.setattr(files, "BLOCK_BYTES", 97)  # blocks that cut lines in the middle
     toolkit.ingest(con, path)
     assert _counts(con) == (48, 1)
     assert con.execute("SELECT origin FROM rejects").fetchall() == [(f"{path}:21",)]

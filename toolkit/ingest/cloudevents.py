@@ -45,7 +45,7 @@ from pathlib import Path
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import file_head, stage_file_lines, stage_json_items
+from toolkit.ingest.files import file_head, line_blocks, stage_json_items
 
 # Attributes with a column of their own (removed from attrs).
 _MAPPED = [
@@ -66,15 +66,18 @@ _MAPPED = [
     "task",
     "parenttraceid",
 ]
-# Attributes read from each record: the mapped ones and the optional core ones we validate.
+# Attributes read from each record: the mapped ones and the optional core ones we validate,
+# all in one pass over the record (one JSON path list); the JSON kind is read for those whose
+# kind matters (``"id": 5`` is a reject, not the id "5").
 _FIELDS = [*_MAPPED, "datacontenttype", "dataschema", "subject", "data_base64"]
-# Attributes whose JSON type matters (required strings, timestamps, data) are read as JSON
-# fragments; the rest straight as text, which is cheaper.
-_TYPED = ["specversion", "id", "source", "type", "time", "endtime", "data", "data_base64"]
-_STRUCTURE = (
-    "{" + ",".join(f'"{k}":"{"JSON" if k in _TYPED else "VARCHAR"}"' for k in _FIELDS) + "}"
-)
+_KINDS = ["specversion", "id", "source", "type", "time", "endtime", "data", "data_base64"]
+_PATHS = "[" + ", ".join(f"'$.\"{k}\"'" for k in _FIELDS) + "]"
+_KIND_PATHS = "[" + ", ".join(f"'$.\"{k}\"'" for k in _KINDS) + "]"
 _REMOVE_MAPPED = "{" + ",".join(f'"{k}":null' for k in _MAPPED) + "}"
+# How many mapped attributes a record carries (``null`` counts as absent). A record with more
+# keys than that has extension attributes (or a repeated key) and takes the JSON patch that
+# collects its attrs; the others skip that second, costlier pass over the record.
+_MAPPED_PRESENT = " + ".join(f"(v[{i + 1}] IS NOT NULL)::INT" for i in range(len(_MAPPED)))
 _RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
 # attrs as DuckDB serialises it: a flat object of lowercase alphanumeric names (or data_base64)
 # whose values are strings, integers or booleans. Anything else takes the slow path below.
@@ -83,20 +86,12 @@ _VALUE = r'("([^"\\]|\\.)*"|-?\d+|true|false)'
 _FLAT_ATTRS = rf"\{{({_NAME}:{_VALUE}(,{_NAME}:{_VALUE})*)?\}}"
 
 
-def _kind(name: str) -> str:
-    """The JSON kind of attribute ``name``: absent, string, integer, number, boolean, object, array."""
-    f = f"f_{name}"
-    return f"""CASE WHEN {f} IS NULL OR {f} = 'null' THEN 'absent'
-        WHEN left({f}, 1) = '"' THEN 'string' WHEN left({f}, 1) = '{{' THEN 'object'
-        WHEN left({f}, 1) = '[' THEN 'array' WHEN {f} IN ('true', 'false') THEN 'boolean'
-        WHEN regexp_full_match({f}, '-?\\d+') THEN 'integer' ELSE 'number' END"""
-
-
-def _value(name: str) -> str:
-    """The text of attribute ``name``; JSON strings are unescaped (cheaply when nothing is escaped)."""
-    f = f"f_{name}"
-    return f"""CASE WHEN left({f}, 1) <> '"' THEN nullif({f}, 'null')
-        WHEN contains({f}, '\\') THEN {f}->>'$' ELSE {f}[2:-2] END"""
+def _kind(i: int) -> str:
+    """The JSON kind of the ``i``-th attribute of ``_KINDS`` (absent, string, integer, ...)."""
+    return f"""CASE t[{i + 1}] WHEN 'VARCHAR' THEN 'string' WHEN 'BIGINT' THEN 'integer'
+        WHEN 'UBIGINT' THEN 'integer' WHEN 'DOUBLE' THEN 'number' WHEN 'BOOLEAN' THEN 'boolean'
+        WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' WHEN 'NULL' THEN 'absent'
+        WHEN NULL THEN 'absent' ELSE coalesce(lower(t[{i + 1}]), 'absent') END"""
 
 
 def _required(name: str) -> str:
@@ -118,8 +113,8 @@ def _timestamp(name: str) -> str:
 
 
 _REASON = f"""CASE
-        WHEN r IS NULL AND try_cast(raw AS JSON) IS NULL THEN 'not valid JSON'
-        WHEN r IS NULL THEN 'not a JSON object but ' || lower(json_type(raw::JSON))
+        WHEN NOT valid THEN 'not valid JSON'
+        WHEN NOT is_object THEN 'not a JSON object but ' || lower(json_type(raw::JSON))
         {_required("specversion")}
         WHEN specversion <> '1.0' THEN 'unsupported specversion ' || specversion || ' (expected 1.0)'
         {_required("id")}
@@ -133,15 +128,15 @@ _REASON = f"""CASE
         WHEN dataschema = '' THEN 'dataschema must not be empty'
         WHEN subject = '' THEN 'subject must not be empty'
         WHEN k_data <> 'absent' AND k_data_base64 <> 'absent' THEN 'both data and data_base64 present'
-        WHEN attrs IS NOT NULL AND NOT regexp_full_match(attrs::VARCHAR, '{_FLAT_ATTRS}') THEN (
-            SELECT CASE WHEN NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
+        -- the first offending extension (a list lambda, not a subquery: no join per block)
+        WHEN attrs IS NOT NULL AND NOT regexp_full_match(attrs::VARCHAR, '{_FLAT_ATTRS}') THEN
+            list_transform(list_filter(json_keys(attrs), lambda k:
+                NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
+                OR json_type(attrs, '/' || replace(replace(k, '~', '~0'), '/', '~1'))
+                   NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'BOOLEAN')),
+            lambda k: CASE WHEN NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
                 THEN 'extension attribute name is not lowercase alphanumeric: ' || k
-                ELSE 'extension attribute ' || k || ' must be a string, integer or boolean' END
-            FROM (SELECT unnest(json_keys(attrs)) AS k) keys
-            WHERE NOT regexp_full_match(k, '[a-z0-9]+|data_base64')
-               OR json_type(attrs, '/' || replace(replace(k, '~', '~0'), '/', '~1'))
-                  NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'BOOLEAN')
-            LIMIT 1)
+                ELSE 'extension attribute ' || k || ' must be a string, integer or boolean' END)[1]
     END"""
 
 
@@ -152,9 +147,14 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         if not stage_json_items(con, path):
             return
         stage_cloudevents(con, f"{path}#")
-    else:
-        stage_file_lines(con, path)
-        stage_cloudevents(con, f"{path}:")
+    else:  # a block of lines at a time: memory stays bounded whatever the file's size
+        for block in line_blocks(con, path):
+            con.register("_lines", block)
+            try:
+                con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _lines")
+            finally:
+                con.unregister("_lines")
+            stage_cloudevents(con, f"{path}:")
 
 
 def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> None:
@@ -162,24 +162,24 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
 
     Each record is parsed once; its origin is ``origin_prefix`` followed by its ``ord``.
     """
-    fragments = ", ".join(f"r.{k}::VARCHAR AS f_{k}" for k in _TYPED)
-    kinds = ", ".join(f"{_kind(k)} AS k_{k}" for k in _TYPED)
-    values = ", ".join(f"{_value(k)} AS {k}" if k in _TYPED else f"r.{k} AS {k}" for k in _FIELDS)
+    values = ", ".join(f"v[{i + 1}] AS {k}" for i, k in enumerate(_FIELDS))
+    kinds = ", ".join(f"{_kind(i)} AS k_{k}" for i, k in enumerate(_KINDS))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ce_checked AS
-        SELECT ord, attrs, k_data, f_data, ts_time, ts_endtime, {", ".join(_MAPPED)},
+        SELECT ord, attrs, k_data, ts_time, ts_endtime, {", ".join(_MAPPED)},
                {_REASON} AS reason FROM (
             SELECT *, try_cast(upper(time) AS TIMESTAMPTZ) AS ts_time,
                    try_cast(upper(endtime) AS TIMESTAMPTZ) AS ts_endtime FROM (
-            SELECT *, {kinds}, {values} FROM (
-                SELECT ord, raw, r, {fragments},
-                       CASE WHEN r IS NOT NULL THEN
-                            nullif(json_merge_patch('{{}}', raw, '{_REMOVE_MAPPED}'), '{{}}') END AS attrs
-                FROM (SELECT ord, raw,
-                             CASE WHEN ltrim(raw) LIKE '{{%' THEN try(json_transform(raw, '{_STRUCTURE}')) END AS r
-                      FROM raw_records WHERE raw <> '' AND (length(raw) > 8 OR trim(raw, ' \t\r') <> ''))
-            ))
-        )
+            SELECT ord, raw, valid, is_object, {values}, {kinds},
+                   CASE WHEN is_object AND len(json_keys(raw)) > {_MAPPED_PRESENT} THEN
+                        nullif(json_merge_patch('{{}}', raw, '{_REMOVE_MAPPED}'), '{{}}') END AS attrs
+            FROM (
+                SELECT *, CASE WHEN is_object THEN json_extract_string(raw, {_PATHS}) END AS v,
+                       CASE WHEN is_object THEN json_type(raw, {_KIND_PATHS}) END AS t
+                FROM (SELECT ord, raw, valid, valid AND ltrim(raw) LIKE '{{%' AS is_object
+                      FROM (SELECT ord, raw, json_valid(raw) AS valid FROM raw_records
+                            WHERE raw <> '' AND (length(raw) > 8 OR trim(raw, ' \t\r') <> '')))
+            )))
     """)
     con.execute(
         "INSERT INTO stage_rejects SELECT $p || ord, reason, raw "
@@ -193,7 +193,7 @@ def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> Non
                causationid AS parent_id, type, source, target,
                ts_time AS ts, ts_endtime AS end_ts, status,
                idempotencykey AS idempotency_key, correlationid AS correlation_id,
-               CASE k_data WHEN 'absent' THEN NULL WHEN 'string' THEN data ELSE f_data END AS content,
+               CASE WHEN k_data <> 'absent' THEN data END AS content,
                CASE WHEN parenttraceid IS NULL THEN attrs
                     ELSE json_merge_patch(coalesce(attrs, '{}'), json_object('parent_trace_id', parenttraceid))
                END AS attrs, ord, ord AS seq, $p || ord AS origin

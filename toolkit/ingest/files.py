@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from toolkit.ingest.base import IngestError, RecordError, reject, stage_rows
 
@@ -164,10 +166,85 @@ def looks_like_jsonl(head: bytes) -> bool:
         return False
 
 
-# Files up to this size are split into lines inside DuckDB (fastest: one string, split in
-# parallel); larger ones in blocks from Python, so memory stays bounded.
-READ_TEXT_LIMIT = 512 << 20
-_BLOCK = 64 << 20
+# JSON Lines are read in blocks of about this many bytes, each split and handed to DuckDB
+# before the next is read: the memory a large file needs is a few blocks, not the file.
+BLOCK_BYTES = 64 << 20
+
+
+def line_blocks(
+    con: duckdb.DuckDBPyConnection, path: Path, block_bytes: int | None = None
+) -> Iterator[pa.Table]:
+    """The lines of a line-delimited file as Arrow tables ``(raw, ord)``, a block at a time.
+
+    ``ord`` is the 1-based line number. Lines are split on ``\n`` only; blank lines stay
+    (readers skip them); a trailing CR stays (JSON treats it as white space); a BOM at the start
+    of the file is dropped. A line that is not valid UTF-8 is staged in ``stage_rejects`` with
+    its line number and passed on as an empty line; the rest load. Splitting and UTF-8
+    validation run in Arrow's C++ kernels.
+    """
+    size = block_bytes or BLOCK_BYTES
+    first = 1  # line number of the first line of the current block
+    rest = b""
+    try:
+        with path.open("rb") as fh:
+            start = True
+            while block := fh.read(size):
+                if start and block.startswith(BOM):
+                    block = block[3:]
+                start = False
+                block = rest + block
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    rest = block
+                    continue
+                rest = block[cut + 1 :]
+                table = _split_lines(con, path, block[:cut], first)
+                first += len(table)
+                yield table
+    except OSError as e:
+        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
+    if rest or first == 1:
+        yield _split_lines(con, path, rest, first)
+
+
+def _split_lines(con: duckdb.DuckDBPyConnection, path: Path, block: bytes, first: int) -> pa.Table:
+    try:
+        text = pa.array([block], pa.large_binary()).cast(pa.large_string())  # validates UTF-8
+        raws = pc.split_pattern(text, "\n").flatten()
+    except pa.ArrowInvalid:
+        raws = _decode_lines(con, path, block.split(b"\n"), first)
+    ords = pa.array(np.arange(first, first + len(raws), dtype=np.int64))
+    return pa.table({"raw": raws, "ord": ords})
+
+
+def _decode_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, lines: list[bytes], first: int
+) -> pa.Array:
+    """The lines as text; the ones that are not UTF-8 are rejected (and passed on empty)."""
+    texts: list[str] = []
+    bad = []
+    for n, line in enumerate(lines, start=first):
+        try:
+            texts.append(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            reason = f"not valid UTF-8 ({e.reason} at byte {e.start})"
+            record = line.decode("utf-8", errors="replace")
+            bad.append({"origin": f"{path}:{n}", "reason": reason, "record": record})
+            texts.append("")
+    stage_rows(con, "rejects", bad)
+    return pa.array(texts, pa.large_string())
+
+
+def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line
+    number (see :func:`line_blocks`: the lines as they are, bad UTF-8 rejected)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE raw_records (raw VARCHAR, ord BIGINT)")
+    for table in line_blocks(con, path):
+        con.register("_raw_lines", table)
+        try:
+            con.execute("INSERT INTO raw_records SELECT raw, ord FROM _raw_lines")
+        finally:
+            con.unregister("_raw_lines")
 
 
 def _register_text(con: duckdb.DuckDBPyConnection, name: str, data: bytes) -> bool:
@@ -178,90 +255,6 @@ def _register_text(con: duckdb.DuckDBPyConnection, name: str, data: bytes) -> bo
         return False
     con.register(name, pa.table({"content": content}))
     return True
-
-
-def stage_file_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Read a line-delimited file into ``raw_records(ord, raw)``, ``ord`` the 1-based line number.
-
-    Lines are split on ``\n`` only. Blank lines stay (readers skip them); a trailing CR stays
-    (JSON treats it as white space); a BOM at the start of the file is dropped. Lines that are
-    not valid UTF-8 are rejected with their line number; the rest load.
-    """
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
-    if size <= READ_TEXT_LIMIT:
-        data = read_bytes(path)
-        if _register_text(con, "_raw_text", data):
-            try:
-                con.execute("""
-                    CREATE OR REPLACE TEMP TABLE raw_records AS
-                    SELECT unnest(s) AS raw, generate_subscripts(s, 1) AS ord
-                    FROM (SELECT string_split(content, chr(10)) AS s FROM _raw_text)
-                """)
-            finally:
-                con.unregister("_raw_text")
-            return
-        # not valid UTF-8 somewhere: split in blocks, rejecting the bad lines
-    _stage_lines_in_blocks(con, path)
-
-
-def _stage_lines_in_blocks(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE raw_records (raw VARCHAR, ord BIGINT)")
-    first = 1  # line number of the first line of the current block
-    rest = b""
-    try:
-        with path.open("rb") as fh:
-            start = True
-            while block := fh.read(_BLOCK):
-                if start and block.startswith(BOM):
-                    block = block[3:]
-                start = False
-                block = rest + block
-                cut = block.rfind(b"\n")
-                if cut < 0:
-                    rest = block
-                    continue
-                rest = block[cut + 1 :]
-                lines = block[:cut].split(b"\n")
-                _stage_line_block(con, path, lines, first)
-                first += len(lines)
-    except OSError as e:
-        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
-    if rest:
-        _stage_line_block(con, path, [rest], first)
-
-
-def _stage_line_block(
-    con: duckdb.DuckDBPyConnection, path: Path, lines: list[bytes], first: int
-) -> None:
-    ords = pa.array(range(first, first + len(lines)), pa.int64())
-    try:
-        raws = pa.array(lines, pa.binary()).cast(pa.string())  # validates UTF-8 in C
-    except pa.ArrowInvalid:
-        texts: list[str | None] = []
-        bad = []
-        for n, line in enumerate(lines, start=first):
-            try:
-                texts.append(line.decode("utf-8"))
-            except UnicodeDecodeError as e:
-                reason = f"not valid UTF-8 ({e.reason} at byte {e.start})"
-                bad.append(
-                    {
-                        "origin": f"{path}:{n}",
-                        "reason": reason,
-                        "record": line.decode("utf-8", errors="replace"),
-                    }
-                )
-                texts.append("")
-        stage_rows(con, "rejects", bad)
-        raws = pa.array(texts, pa.string())
-    con.register("_raw_lines", pa.table({"raw": raws, "ord": ords}))
-    try:
-        con.execute("INSERT INTO raw_records SELECT raw, ord FROM _raw_lines")
-    finally:
-        con.unregister("_raw_lines")
 
 
 def stage_document(con: duckdb.DuckDBPyConnection, path: Path) -> None:
