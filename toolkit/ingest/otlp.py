@@ -29,6 +29,10 @@ Dropped: ``traceState``, ``flags``, ``dropped*Count``, ``schemaUrl``, ``resource
 ``scope`` dropped counts, link ``traceState``/``flags``; the pre-1.0
 ``instrumentationLibrarySpans`` shape is not read.
 
+A protobuf request (the live receiver's) is flattened by :func:`flatten_request` in Python into
+the same rows, without text to parse; a span with no attributes keeps its scope's fields on
+both paths.
+
 Origins: ``path#N`` for the N-th span (from 1) of a document, ``path:line`` for JSONL;
 requests received over the wire (:func:`read_requests`, the live receiver) ``<prefix><n>#<k>``
 for the k-th span of request n and ``<prefix><n>#0`` for the request as a whole. A line
@@ -39,13 +43,18 @@ whole (``path#0``); a span without trace id, span id or start time is rejected w
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+from google.protobuf import json_format
 
 from toolkit.ingest.base import Format, stage_rows
 from toolkit.ingest.files import (
@@ -276,7 +285,7 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, origin: str) -> None:
                    generate_subscripts(y.spans, 1) AS k FROM ss),
         keyed AS (
             SELECT *, row_number() OVER (ORDER BY ord, i, j, k) AS pos,
-                   list_transform(s.attributes, lambda a: a.key) AS span_keys,
+                   coalesce(list_transform(s.attributes, lambda a: a.key), []) AS span_keys,
                    list_concat(list_transform(sc.attributes, lambda a: a.key),
                                ['otel.scope.name', 'otel.scope.version']) AS scope_keys
             FROM sp)
@@ -310,6 +319,250 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, origin: str) -> None:
         """,
         {"p": prefix},
     )
+
+
+# ------------------------------------------------------------------ protobuf, without SQL
+#
+# The live receiver gets protobuf requests, many small ones: parsing them again as JSON text
+# costs more than the spans they carry (planning the statement above alone takes about
+# 0.1 s). So a protobuf request is flattened here, in Python, straight into the rows of
+# ``otel_spans`` that :func:`_flatten` would make from its OTLP/JSON form: the same attribute
+# text byte for byte (DuckDB's ``to_json`` spelling of strings and doubles), the same NULLs.
+# tests/receive checks the two against each other over generated requests.
+
+SPAN_ARROW = pa.schema(
+    [
+        ("k", pa.int64()),  # the span's position in its request, from 1
+        ("record", pa.string()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("name", pa.string()),
+        ("kind", pa.string()),
+        ("ts", pa.timestamp("us", "UTC")),
+        ("end_ts", pa.timestamp("us", "UTC")),
+        ("status_code", pa.string()),
+        ("status_message", pa.string()),
+        ("attrs", pa.string()),
+        (
+            "events",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("name", pa.string()),
+                        ("ts", pa.timestamp("us", "UTC")),
+                        ("attrs", pa.string()),
+                    ]
+                )
+            ),
+        ),
+        (
+            "links",
+            pa.list_(
+                pa.struct(
+                    [("trace_id", pa.string()), ("span_id", pa.string()), ("attrs", pa.string())]
+                )
+            ),
+        ),
+    ]
+)
+_KIND_NAMES = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS_NAMES = {1: "ok", 2: "error"}
+_MAX_NS = 2**63 - 1  # ``try_cast(x AS BIGINT)``: a larger fixed64 is no time
+_LOWER_ESCAPE = re.compile(r"(\\\\)|\\u00([0-9a-f]{2})")
+
+
+def _json_text(value: str) -> str:
+    """``value`` as DuckDB's ``to_json`` writes a string (yyjson: ``\\u001F``, upper case)."""
+    out = json.dumps(value, ensure_ascii=False)
+    if "\\u00" in out:
+        out = _LOWER_ESCAPE.sub(lambda m: m.group(1) or "\\u00" + m.group(2).upper(), out)
+    return out
+
+
+def _json_double(x: float) -> str:
+    """``x`` as DuckDB's ``to_json`` writes a DOUBLE: the shortest digits, positional from
+    1e-6 up to 1e21 (``100000000000000000000.0``), else ``1e21`` / ``-2.5e-8``; not finite: the
+    proto3 JSON text (``"NaN"``), as ``otlp_scalar`` keeps a value that is no number."""
+    if x != x or x in (math.inf, -math.inf):
+        return _json_text("NaN" if x != x else "Infinity" if x > 0 else "-Infinity")
+    if x == 0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    sign, digit_tuple, exp = Decimal(repr(x)).as_tuple()
+    assert isinstance(exp, int)
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    exp += len(digit_tuple) - len(digits)  # trailing zeros moved into the exponent
+    lead = len(digits) + exp - 1  # the decimal exponent of the first digit
+    minus = "-" if sign else ""
+    if -6 <= lead < 21:
+        if exp >= 0:
+            return f"{minus}{digits}{'0' * exp}.0"
+        point = len(digits) + exp
+        if point > 0:
+            return f"{minus}{digits[:point]}.{digits[point:]}"
+        return f"{minus}0.{'0' * -point}{digits}"
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{minus}{mantissa}e{lead}"
+
+
+def _scalar(v: Any) -> str:
+    """An ``AnyValue`` as ``otlp_scalar`` writes it (a nested array or list: its OTLP JSON)."""
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        return _json_text(v.string_value)
+    if which == "int_value":
+        return str(v.int_value)
+    if which == "bool_value":
+        return "true" if v.bool_value else "false"
+    if which == "double_value":
+        return _json_double(v.double_value)
+    if which == "bytes_value":
+        return '"' + base64.b64encode(v.bytes_value).decode("ascii") + '"'
+    if which is None:
+        return "null"
+    return _otlp_member(v, which)
+
+
+def _otlp_member(v: Any, which: str) -> str:
+    """The member of an ``AnyValue`` in OTLP/JSON, minified as DuckDB keeps a JSON value."""
+    if which == "string_value":
+        return _json_text(v.string_value)
+    if which == "int_value":
+        return '"' + str(v.int_value) + '"'
+    if which == "bool_value":
+        return "true" if v.bool_value else "false"
+    if which == "double_value":
+        return _json_double(v.double_value)
+    if which == "bytes_value":
+        return '"' + base64.b64encode(v.bytes_value).decode("ascii") + '"'
+    if which == "array_value":
+        inner = ",".join(_otlp_json(e) for e in v.array_value.values)
+    else:
+        inner = ",".join(
+            '{"key":' + _json_text(kv.key) + ',"value":' + _otlp_json(kv.value) + "}"
+            for kv in v.kvlist_value.values
+        )
+    return '{"values":[' + inner + "]}"
+
+
+_MEMBER_NAMES = {
+    "string_value": "stringValue",
+    "int_value": "intValue",
+    "bool_value": "boolValue",
+    "double_value": "doubleValue",
+    "bytes_value": "bytesValue",
+    "array_value": "arrayValue",
+    "kvlist_value": "kvlistValue",
+}
+
+
+def _otlp_json(v: Any) -> str:
+    """An ``AnyValue`` in its OTLP/JSON form (``{"intValue":"5"}``), minified."""
+    which = v.WhichOneof("value")
+    if which is None:
+        return "{}"
+    return '{"' + _MEMBER_NAMES[which] + '":' + _otlp_member(v, which) + "}"
+
+
+def _value(v: Any) -> str:
+    """An attribute's value as ``otlp_value`` writes it: arrays and lists one level deep."""
+    which = v.WhichOneof("value")
+    if which == "array_value":
+        return "[" + ",".join(_scalar(e) for e in v.array_value.values) + "]"
+    if which == "kvlist_value":
+        return (
+            "{"
+            + ",".join(_json_text(kv.key) + ":" + _scalar(kv.value) for kv in v.kvlist_value.values)
+            + "}"
+        )
+    return _scalar(v)
+
+
+def _members(kvs: Any) -> list[tuple[str, str]]:
+    return [(kv.key, _json_text(kv.key) + ":" + _value(kv.value)) for kv in kvs]
+
+
+def _micros(ns: int) -> int | None:
+    return ns // 1000 if 0 < ns <= _MAX_NS else None
+
+
+def _hex(b: bytes) -> str | None:
+    return b.hex() if b else None
+
+
+def flatten_request(request: Any) -> pa.Table:
+    """The rows of ``otel_spans`` (less ``pos``, ``origin``, ``reason``; ``k`` numbers the spans
+    of the request from 1) for a protobuf ``ExportTraceServiceRequest``: what :func:`_flatten`
+    makes of the request's OTLP/JSON form, without parsing any text.
+
+    A span without trace id, span id or start time keeps its proto3 JSON form in ``record``
+    (ids in base64; it becomes a reject in :func:`toolkit.ingest.spans.stage_spans`).
+    """
+    cols: dict[str, list[Any]] = {name: [] for name in SPAN_ARROW.names}
+    k = 0
+    for rs in request.resource_spans:
+        resource = _members(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            scope = ss.scope
+            scope_members = _members(scope.attributes)
+            own = [("otel.scope.name", scope.name), ("otel.scope.version", scope.version)]
+            named = [(key, _json_text(key) + ":" + _json_text(v)) for key, v in own if v]
+            skip = {key for key, _ in scope_members} | {"otel.scope.name", "otel.scope.version"}
+            outer = [text for key, text in resource if key not in skip]
+            for s in ss.spans:
+                k += 1
+                members = _members(s.attributes)
+                if members:
+                    keys = {key for key, _ in members}
+                    parts = [text for _, text in members]
+                    parts += [text for key, text in named if key not in keys]
+                    parts += [text for key, text in scope_members if key not in keys]
+                    parts += [text for key, text in resource if key not in skip and key not in keys]
+                else:
+                    parts = [text for _, text in named] + [t for _, t in scope_members] + outer
+                trace_id, span_id = _hex(s.trace_id), _hex(s.span_id)
+                ts = _micros(s.start_time_unix_nano)
+                cols["k"].append(k)
+                cols["record"].append(
+                    json_format.MessageToJson(s, indent=None)
+                    if trace_id is None or span_id is None or ts is None
+                    else None
+                )
+                cols["trace_id"].append(trace_id)
+                cols["span_id"].append(span_id)
+                cols["parent_span_id"].append(_hex(s.parent_span_id))
+                cols["name"].append(s.name or None)
+                cols["kind"].append(_KIND_NAMES.get(s.kind))
+                cols["ts"].append(ts)
+                cols["end_ts"].append(_micros(s.end_time_unix_nano))
+                cols["status_code"].append(_STATUS_NAMES.get(s.status.code))
+                cols["status_message"].append(s.status.message or None)
+                cols["attrs"].append("{" + ",".join(parts) + "}")
+                cols["events"].append(
+                    [
+                        {
+                            "name": e.name or None,
+                            "ts": _micros(e.time_unix_nano),
+                            "attrs": "{" + ",".join(t for _, t in _members(e.attributes)) + "}",
+                        }
+                        for e in s.events
+                    ]
+                    if s.events
+                    else None
+                )
+                cols["links"].append(
+                    [
+                        {
+                            "trace_id": _hex(link.trace_id),
+                            "span_id": _hex(link.span_id),
+                            "attrs": "{" + ",".join(t for _, t in _members(link.attributes)) + "}",
+                        }
+                        for link in s.links
+                    ]
+                    if s.links
+                    else None
+                )
+    return pa.table(cols, schema=SPAN_ARROW)
 
 
 _SNIFF = re.compile(rb'"resourceSpans"\s*:')

@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from toolkit.db import query
+from toolkit.ingest import otlp
 from toolkit.receive.protocol import (
     PROTOBUF,
     Answer,
@@ -40,7 +41,6 @@ from toolkit.receive.protocol import (
     failure,
     media_type,
     parse_protobuf,
-    request_to_json,
     success,
 )
 from toolkit.receive.writer import Pending, Writer
@@ -189,8 +189,9 @@ class Receiver:
             data = decompress(body, encoding, self.max_body)
             if kind == PROTOBUF:
                 try:
-                    text, _ = request_to_json(parse_protobuf(data))
-                    pending = Pending.of(data, text)
+                    pending = Pending.of(
+                        data, None, spans=otlp.flatten_request(parse_protobuf(data))
+                    )
                 except BodyError as e:
                     pending = Pending.of(data, None, e.message)
             else:

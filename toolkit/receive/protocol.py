@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -199,7 +200,9 @@ def _any(v: AnyValue) -> dict[str, Any]:
         return {"boolValue": v.bool_value}
     if which == "double_value":
         x = v.double_value
-        return {"doubleValue": x if x == x and abs(x) != float("inf") else str(x)}
+        if math.isfinite(x):
+            return {"doubleValue": x}
+        return {"doubleValue": "NaN" if x != x else "Infinity" if x > 0 else "-Infinity"}
     if which == "bytes_value":
         return {"bytesValue": base64.b64encode(v.bytes_value).decode("ascii")}
     if which == "array_value":

@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from toolkit.ingest import otlp
 from toolkit.ingest.base import create_stage, drop_stage, merge_stage, stage_rows
-from toolkit.ingest.spans import SPAN_DDL, stage_spans
+from toolkit.ingest.spans import SPAN_DDL, create_span_table, stage_spans
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +63,36 @@ class Result:
 
 @dataclass
 class Pending:
-    """A request waiting for the writer: OTLP/JSON text (or why it is rejected whole)."""
+    """A request waiting for the writer: its spans already flattened (protobuf), its OTLP/JSON
+    text (parsed by the writer), or why it is rejected whole."""
 
     body: str | None
     digest: str
     raw: str | None = None  # the record to keep when the body is rejected whole
     problem: str | None = None
     size: int = 0
+    spans: pa.Table | None = None  # ``otlp.flatten_request`` of a protobuf body
     done: threading.Event = field(default_factory=threading.Event)
     result: Result | None = None
 
     @classmethod
-    def of(cls, body: bytes, text: str | None, problem: str | None = None) -> Pending:
+    def of(
+        cls,
+        body: bytes,
+        text: str | None,
+        problem: str | None = None,
+        spans: pa.Table | None = None,
+    ) -> Pending:
         raw = None
         if problem is not None:
             raw = text[:10000] if text is not None else body[:7500].hex()
         return cls(
-            body=text if problem is None else None,
+            body=text if problem is None and spans is None else None,
             digest=hashlib.sha256(body).hexdigest(),
             raw=raw,
             problem=problem,
             size=len(body),
+            spans=spans if problem is None else None,
         )
 
 
@@ -219,10 +228,13 @@ class Writer(threading.Thread):
         self.n += len(fresh)
         create_stage(cur)
         try:
-            otlp.read_requests(
-                cur,
-                [(n, p.body) for n, p in zip(numbers, fresh, strict=True) if p.body is not None],
-                PREFIX,
+            texts = [(n, p.body) for n, p in zip(numbers, fresh, strict=True) if p.body is not None]
+            if texts:
+                otlp.read_requests(cur, texts, PREFIX)
+            else:
+                create_span_table(cur)
+            self._stage_flattened(
+                [(n, p.spans) for n, p in zip(numbers, fresh, strict=True) if p.spans is not None]
             )
             stage_rows(
                 cur,
@@ -239,6 +251,24 @@ class Writer(threading.Thread):
             drop_stage(cur)
             for table in ("live_new", "live_old", "live_complete", "live_requests"):
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _stage_flattened(self, tables: list[tuple[int, pa.Table]]) -> None:
+        """Add the spans of protobuf requests, flattened by the HTTP threads, to ``otel_spans``
+        (origins as :func:`toolkit.ingest.otlp.read_requests` gives them)."""
+        if not tables:
+            return
+        spans = pa.concat_tables(
+            t.append_column("req", pa.array([n] * len(t), pa.int64())) for n, t in tables
+        )
+        self.cur.register("_flattened", spans)
+        try:
+            self.cur.execute(
+                "INSERT INTO otel_spans BY NAME SELECT * EXCLUDE (k, req), k AS pos, "
+                "$p || req || '#' || k AS origin FROM _flattened",
+                {"p": PREFIX},
+            )
+        finally:
+            self.cur.unregister("_flattened")
 
     def _restage(self, now: float) -> None:
         """Map the new spans together with the earlier spans of the traces they touch."""
