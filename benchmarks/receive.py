@@ -241,7 +241,8 @@ def main() -> None:
         cpu_text = f"{cpu:16.3f}" if cpu is not None else f"{'':16}"
         rss_text = f"{rss:13.0f}" if rss is not None else f"{'':13}"
         print(f"{name:28}{rate:10.0f}{secs:10.2f}{cpu_text}{rss_text}")
-    print(f"receive: {live['batches']} transactions, {live['refused']} answers 503 (retried); "
+    print(f"receive: {live['batches']} transactions ({spans / live['batches']:.0f} spans each), "
+          f"{live['refused']} answers 503 (retried); "
           f"committed rate / file rate = {file['seconds'] / live['committed_s']:.2f}; "
           f"target 20000 spans/s committed")  # fmt: skip
 

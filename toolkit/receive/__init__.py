@@ -183,6 +183,27 @@ class Receiver:
 
     def handle(self, content_type: str | None, encoding: str | None, body: bytes) -> Answer:
         """Answer one POST to /v1/traces (called from the HTTP threads)."""
+        with self.writer.incoming():
+            kind, accepted = self._accept(content_type, encoding, body)
+        if isinstance(accepted, Answer):
+            return accepted
+        pending = accepted
+        with self._lock:
+            self._counts["accepted"] += 1
+        if not pending.done.wait(self.timeout):
+            # still queued: the exporter retries, and the retry is answered from the first copy
+            return self._refuse(failure(503, "not stored yet; retry later", kind, retry_after=1))
+        result = pending.result
+        assert result is not None
+        if result.status == 200:
+            return success(kind, result.rejected, result.message[:1000])
+        return self._refuse(failure(result.status, result.message[:1000], kind))
+
+    def _accept(
+        self, content_type: str | None, encoding: str | None, body: bytes
+    ) -> tuple[str, Pending | Answer]:
+        """Decode a body and queue it for the writer: the request's media type and what was
+        queued, or the error answer."""
         kind = "application/json"
         try:
             kind = media_type(content_type)
@@ -194,6 +215,8 @@ class Receiver:
                     )
                 except BodyError as e:
                     pending = Pending.of(data, None, e.message)
+                except RecursionError:  # values nested deeper than Python recurses
+                    pending = Pending.of(data, None, "attribute values nested too deep")
             else:
                 try:
                     text = data.decode("utf-8")
@@ -201,23 +224,15 @@ class Receiver:
                 except UnicodeDecodeError as e:
                     pending = Pending.of(data, data.decode("utf-8", "replace"), f"not UTF-8: {e}")
         except BodyError as e:
-            return self._refuse(failure(e.status, e.message, kind))
+            return kind, self._refuse(failure(e.status, e.message, kind))
         if self.stopped:
-            return self._refuse(failure(503, "the receiver is stopping", kind, retry_after=1))
+            return kind, self._refuse(failure(503, "the receiver is stopping", kind, retry_after=1))
         try:
             self.writer.queue.put_nowait(pending)
         except Exception:  # queue.Full
-            return self._refuse(failure(503, "the receiver's queue is full", kind, retry_after=1))
-        with self._lock:
-            self._counts["accepted"] += 1
-        if not pending.done.wait(self.timeout):
-            # still queued: the exporter retries, and the retry is answered from the first copy
-            return self._refuse(failure(503, "not stored yet; retry later", kind, retry_after=1))
-        result = pending.result
-        assert result is not None
-        if result.status == 200:
-            return success(kind, result.rejected, result.message[:1000])
-        return self._refuse(failure(result.status, result.message[:1000], kind))
+            answer = failure(503, "the receiver's queue is full", kind, retry_after=1)
+            return kind, self._refuse(answer)
+        return kind, pending
 
 
 class _Server(ThreadingHTTPServer):
@@ -318,7 +333,9 @@ def receive(
             accepts any: there is no authentication.
         max_body: the largest body accepted, in bytes, after decompression (413 beyond).
         queue_size: requests waiting for the writer before it answers 503 with Retry-After.
-        batch_delay: seconds the writer waits for more requests to merge in one transaction.
+        batch_delay: seconds the writer waits for more requests to merge in one transaction;
+            while HTTP threads are still decoding requests, up to ten times as long (under
+            load, the requests of all waiting exporters go into one transaction).
         batch_bytes: the most request bytes merged in one transaction.
         retain: seconds a trace's spans stay in memory after its last span arrived, for
             re-mapping the trace when more of its spans arrive.

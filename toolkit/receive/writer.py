@@ -35,6 +35,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,7 @@ from toolkit.ingest.spans import SPAN_DDL, create_span_table, stage_spans
 log = logging.getLogger(__name__)
 
 PREFIX = "otlp-http:"
+WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
 _REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
 
 
@@ -121,6 +124,7 @@ class Writer(threading.Thread):
         self.lock = threading.Lock()
         self.counts = {"batches": 0, "spans": 0, "rejects": 0, "committed_requests": 0}
         self.last_error: str | None = None
+        self.arriving = 0  # requests being decoded by the HTTP threads (see ``incoming``)
         self.last_evict = time.monotonic()
         self.n = self.cur.execute(
             f"SELECT coalesce(max(try_cast(regexp_extract(path, '^{PREFIX}(\\d+)$', 1) AS BIGINT)), 0)"
@@ -145,18 +149,44 @@ class Writer(threading.Thread):
                 if self.stopping.is_set():
                     break
                 continue
-            batch, size = [first], first.size
-            deadline = time.monotonic() + self.batch_delay
-            while size < self.batch_bytes:
-                wait = deadline - time.monotonic()
-                try:
-                    item = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                size += item.size
-            self._run_batch(batch)
+            self._run_batch(self._collect(first))
         self.cur.close()
+
+    def _collect(self, first: Pending) -> list[Pending]:
+        """The batch that starts with ``first``: what is queued or arrives within
+        ``batch_delay`` seconds and, while HTTP threads are still reading or flattening
+        requests, what they queue within ``WAIT_FACTOR * batch_delay``: under load, exporters
+        waiting for their answers all land in one transaction instead of trickling into
+        several. At most ``batch_bytes`` of bodies."""
+        batch, size = [first], first.size
+        start = time.monotonic()
+        while size < self.batch_bytes:
+            elapsed = time.monotonic() - start
+            timeout: float | None = None  # take only what is queued
+            if elapsed < self.batch_delay:
+                timeout = self.batch_delay - elapsed
+            elif self.arriving and elapsed < WAIT_FACTOR * self.batch_delay:
+                timeout = min(0.005, WAIT_FACTOR * self.batch_delay - elapsed)
+            try:
+                item = self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+            except queue.Empty:
+                if timeout:
+                    continue
+                break
+            batch.append(item)
+            size += item.size
+        return batch
+
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Count a request that an HTTP thread is decoding, for :meth:`_collect` to wait for."""
+        with self.lock:
+            self.arriving += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.arriving -= 1
 
     def _run_batch(self, batch: list[Pending]) -> None:
         try:
