@@ -136,13 +136,20 @@ def build(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
     execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_state AS {STATE_SQL}")
 
 
-def refresh(con: duckdb.DuckDBPyConnection, traces: str | None = None) -> None:
+def refresh(
+    con: duckdb.DuckDBPyConnection, traces: str | None = None, *, first_rowid: int | None = None
+) -> None:
     """Make the derived tables right again for the traces that changed.
 
     Changed: the traces ``traces`` (a SELECT of ``trace_id``s, e.g. the ones an ingest staged),
     those whose system or session is not what the tables carry, and those whose record count
     differs. Their rows are rebuilt; ``is_handled`` is recomputed for them and for the traces
     their events react to (across links). Without the tables, they are built from scratch.
+
+    ``first_rowid``: every event of a trace that had none before has a ``rowid`` from this one
+    on (ingest passes the table's end before its insert). The work is then proportional to
+    the new events: their rows are read by ``rowid`` range, and only the traces that already
+    had events are looked up by ``trace_id``.
     """
     if not _exists(con):
         build(con)
@@ -152,58 +159,102 @@ def refresh(con: duckdb.DuckDBPyConnection, traces: str | None = None) -> None:
     if traces is not None:
         execute(con, f"INSERT INTO _toolkit_changed SELECT DISTINCT trace_id FROM ({traces})")
     n_events, state = execute(con, STATE_SQL)[0]
-    old = execute(con, f"SELECT n, s FROM {m}._toolkit_state")[0]
-    if state != old[1]:  # a system or session changed (a link joined two runs, say)
+    # the checksum the traces would have if only the changed ones had changed
+    expected = execute(con, f"""
+        SELECT xor(xor(s, coalesce((SELECT bit_xor(hash(trace_id, sys, session))
+                                    FROM {m}._toolkit_trace WHERE trace_id IN
+                                        (SELECT trace_id FROM _toolkit_changed)), 0)),
+                   coalesce((SELECT bit_xor(hash(trace_id, coalesce(system, ''),
+                                                 coalesce(session_id, trace_id)))
+                             FROM traces WHERE trace_id IN
+                                 (SELECT trace_id FROM _toolkit_changed)), 0))
+        FROM {m}._toolkit_state""")[0][0]  # fmt: skip
+    if state != expected:  # a system or session changed elsewhere (a link joined two runs, say)
         execute(con, f"""
             INSERT INTO _toolkit_changed SELECT trace_id FROM ({TRACE_SQL.format(scope="true")}) t
             WHERE NOT EXISTS (SELECT 1 FROM {m}._toolkit_trace d WHERE d.trace_id = t.trace_id
                               AND d.sys = t.sys AND d.session = t.session)""")  # fmt: skip
-    counted = execute(con, f"SELECT coalesce(sum(records), 0) FROM {m}._toolkit_trace "
-                           "WHERE trace_id NOT IN (SELECT trace_id FROM _toolkit_changed)")[0][0]  # fmt: skip
-    added = execute(con, "SELECT count(*) FROM events WHERE trace_id IN "
-                         "(SELECT trace_id FROM _toolkit_changed)")[0][0]  # fmt: skip
-    if counted + added != n_events:  # events written other than through ingest: find where
-        execute(con, f"""
-            INSERT INTO _toolkit_changed
-            SELECT coalesce(e.trace_id, d.trace_id) FROM
-                (SELECT trace_id, count(*) AS n FROM events GROUP BY trace_id) e
-                FULL JOIN {m}._toolkit_trace d ON d.trace_id = e.trace_id
-            WHERE e.n IS DISTINCT FROM d.records""")  # fmt: skip
     execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_changed AS "
                  "SELECT DISTINCT trace_id FROM _toolkit_changed")  # fmt: skip
     if execute(con, "SELECT count(*) FROM _toolkit_changed")[0][0]:
-        _rebuild(con, m)
+        _rebuild(con, m, first_rowid)
+    counted = execute(con, f"SELECT coalesce(sum(records), 0) FROM {m}._toolkit_trace")[0][0]
+    if counted != n_events:  # events written other than through ingest: find where
+        execute(con, f"""
+            CREATE OR REPLACE TEMP TABLE _toolkit_changed AS
+            SELECT DISTINCT coalesce(e.trace_id, d.trace_id) AS trace_id FROM
+                (SELECT trace_id, count(*) AS n FROM events GROUP BY trace_id) e
+                FULL JOIN {m}._toolkit_trace d ON d.trace_id = e.trace_id
+            WHERE e.n IS DISTINCT FROM d.records""")  # fmt: skip
+        _rebuild(con, m, None)
     execute(con, f"CREATE OR REPLACE TABLE {m}._toolkit_state AS {STATE_SQL}")
 
 
-def _rebuild(con: duckdb.DuckDBPyConnection, m: str) -> None:
-    """Rebuild the rows of the traces in ``_toolkit_changed``."""
+def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) -> None:
+    """Rebuild the rows of the traces in ``_toolkit_changed``.
+
+    A trace with derived rows already (*old*) has them deleted and its events found by
+    ``trace_id``; a *new* one, when ``first_rowid`` is known, by ``rowid`` range.
+    """
     changed = "trace_id IN (SELECT trace_id FROM _toolkit_changed)"
-    # the traces whose events the changed ones react to: their is_handled may change too
+    # without a rowid range every changed trace is looked up, and cleared, by trace_id
+    old_only = "AND records > 0" if first_rowid is not None else ""
     execute(con, f"""
-        CREATE OR REPLACE TEMP TABLE _toolkit_reacted AS
-        SELECT DISTINCT p_trace AS trace_id FROM {m}._toolkit_edge
-        WHERE relation = 'causes' AND c_trace IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
+        CREATE OR REPLACE TEMP TABLE _toolkit_old AS
+        SELECT trace_id FROM _toolkit_changed c
+        WHERE {"true" if first_rowid is None else "false"} OR EXISTS (
+            SELECT 1 FROM {m}._toolkit_trace d WHERE d.trace_id = c.trace_id {old_only})""")  # fmt: skip
+    old = "trace_id IN (SELECT trace_id FROM _toolkit_old)"
+    has_old = execute(con, "SELECT count(*) FROM _toolkit_old")[0][0] > 0
+    # the traces whose events the old ones reacted to: their is_handled may change
+    execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_reacted (trace_id VARCHAR)")
+    if has_old:
+        execute(con, f"""
+            INSERT INTO _toolkit_reacted SELECT DISTINCT p_trace FROM {m}._toolkit_edge
+            WHERE relation = 'causes' AND c_trace IN (SELECT trace_id FROM _toolkit_old)""")  # fmt: skip
+        execute(con, f"DELETE FROM {m}._toolkit_edge "
+                     "WHERE c_trace IN (SELECT trace_id FROM _toolkit_old)")  # fmt: skip
+        execute(con, f"DELETE FROM {m}._toolkit_uev WHERE {old}")
+    execute(con, f"DELETE FROM {m}._toolkit_trace WHERE {changed}")
+    # new traces by rowid range (DuckDB skips the row groups before it), old ones by trace_id;
+    # a trace is wholly in one set, and the rows of one trace are all the window needs
+    new = f"e.rowid >= $first AND e.{changed} AND e.trace_id NOT IN (SELECT trace_id FROM _toolkit_old)"
+    execute(con, f"CREATE OR REPLACE TEMP TABLE _toolkit_uev_new AS {UEV_SQL.format(scope=new)}",
+            first=first_rowid or 0)  # fmt: skip
+    if has_old:
+        execute(con, f"INSERT INTO _toolkit_uev_new {UEV_SQL.format(scope='e.' + old)}")
+    execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_edge_new AS "
+                 + EDGE_SQL.format(uev="_toolkit_uev_new", scope="true"))  # fmt: skip
+    execute(con, f"INSERT INTO {m}._toolkit_edge SELECT * FROM _toolkit_edge_new")
+    # handled: by any edge into these traces (the new ones, or older ones across a link)
+    execute(con, f"""
+        UPDATE _toolkit_uev_new SET is_handled = k IN (
+            SELECT pk FROM {m}._toolkit_edge
+            WHERE relation = 'causes' AND p_trace IN (SELECT trace_id FROM _toolkit_changed))""")  # fmt: skip
+    execute(con, f"INSERT INTO {m}._toolkit_uev SELECT * FROM _toolkit_uev_new")
+    # events of other traces: handled by a new edge, or no longer by a deleted one
+    execute(con, """
+        INSERT INTO _toolkit_reacted SELECT DISTINCT p_trace FROM _toolkit_edge_new
+        WHERE relation = 'causes' AND p_trace NOT IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
     execute(
         con,
-        f"DELETE FROM {m}._toolkit_edge WHERE c_trace IN (SELECT trace_id FROM _toolkit_changed)",
+        "DELETE FROM _toolkit_reacted WHERE trace_id IN (SELECT trace_id FROM _toolkit_changed)",
     )
-    execute(con, f"DELETE FROM {m}._toolkit_uev WHERE {changed}")
-    execute(con, f"DELETE FROM {m}._toolkit_trace WHERE {changed}")
-    execute(con, f"INSERT INTO {m}._toolkit_uev "
-                 + UEV_SQL.format(scope="e." + changed))  # fmt: skip
-    execute(con, f"INSERT INTO {m}._toolkit_edge "
-                 + EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="c." + changed))  # fmt: skip
+    if execute(con, "SELECT count(*) FROM _toolkit_reacted")[0][0]:
+        execute(con, f"""
+            UPDATE {m}._toolkit_uev SET is_handled = k IN (
+                SELECT pk FROM {m}._toolkit_edge WHERE relation = 'causes'
+                AND p_trace IN (SELECT trace_id FROM _toolkit_reacted))
+            WHERE trace_id IN (SELECT trace_id FROM _toolkit_reacted)""")  # fmt: skip
     execute(con, f"""
-        INSERT INTO _toolkit_reacted
-        SELECT trace_id FROM _toolkit_changed
-        UNION SELECT DISTINCT p_trace FROM {m}._toolkit_edge
-        WHERE relation = 'causes' AND c_trace IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
-    execute(con, f"""
-        UPDATE {m}._toolkit_uev u SET is_handled = EXISTS (
-            SELECT 1 FROM {m}._toolkit_edge e WHERE e.relation = 'causes' AND e.pk = u.k)
-        WHERE u.trace_id IN (SELECT trace_id FROM _toolkit_reacted)""")  # fmt: skip
-    execute(con, f"INSERT INTO {m}._toolkit_trace " + TRACE_SQL.format(scope="t." + changed))
+        INSERT INTO {m}._toolkit_trace
+        SELECT t.trace_id, coalesce(t.system, '') AS sys,
+               coalesce(t.session_id, t.trace_id) AS session, coalesce(n.records, 0) AS records
+        FROM traces t LEFT JOIN (SELECT trace_id, sum(records) AS records FROM _toolkit_uev_new
+                                 GROUP BY trace_id) n ON n.trace_id = t.trace_id
+        WHERE t.{changed}""")  # fmt: skip
+    for table in ("_toolkit_uev_new", "_toolkit_edge_new", "_toolkit_old", "_toolkit_reacted"):
+        execute(con, f"DROP TABLE {table}")
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:

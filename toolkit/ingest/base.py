@@ -94,7 +94,7 @@ def create_stage(con: duckdb.DuckDBPyConnection) -> None:
 
 def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the stage tables and the raw records."""
-    for table in (*STAGE_COLUMNS, "raw"):
+    for table in (*STAGE_COLUMNS, "raw", "known"):
         con.execute(f"DROP TABLE IF EXISTS stage_{table}")
     con.execute("DROP TABLE IF EXISTS raw_records")
 
@@ -265,8 +265,19 @@ def merge_stage(
     """
     if per_request:
         keyed = f"SELECT * FROM ({keyed}) QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY seq) = 1"
-    if con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
-        keyed = f"SELECT * FROM ({keyed}) n WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_key = n.record_key)"
+    # A record can only be stored already when its trace is: the identity check reads the
+    # stored events of the staged traces that are known (none, for a file of new runs), so
+    # its cost follows the new data, not the database.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE stage_known AS
+        SELECT DISTINCT trace_id FROM stage_events
+        WHERE trace_id IN (SELECT trace_id FROM traces)""")
+    if con.execute("SELECT count(*) FROM stage_known").fetchall()[0][0]:
+        keyed = f"""SELECT * FROM ({keyed}) n WHERE NOT EXISTS (
+            SELECT 1 FROM events e WHERE e.trace_id IN (SELECT trace_id FROM stage_known)
+            AND e.record_key = n.record_key)"""
+    # rows appended from here on: the derived tables read the new traces' events by rowid
+    first_rowid = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[0][0]
     added = con.execute(f"INSERT INTO events BY NAME {keyed}").fetchall()[0][0]
     con.execute("""
         INSERT INTO traces BY NAME
@@ -306,7 +317,7 @@ def merge_stage(
     rejected = con.execute(
         "INSERT INTO rejects SELECT origin, reason, record, $h FROM stage_rejects", {"h": file_hash}
     ).fetchall()[0][0]
-    derived.refresh(con, "SELECT trace_id FROM stage_events")  # the analyses' tables
+    derived.refresh(con, "SELECT trace_id FROM stage_events", first_rowid=first_rowid)
     return int(added), int(rejected)
 
 
