@@ -44,6 +44,7 @@ whole (``path#0``); a span without trace id, span id or start time is rejected w
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -370,11 +371,13 @@ _KIND_NAMES = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consu
 _STATUS_NAMES = {1: "ok", 2: "error"}
 _MAX_NS = 2**63 - 1  # ``try_cast(x AS BIGINT)``: a larger fixed64 is no time
 _LOWER_ESCAPE = re.compile(r"(\\\\)|\\u00([0-9a-f]{2})")
+# json.dumps(ensure_ascii=False) of a str without building an encoder per call
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _json_text(value: str) -> str:
     """``value`` as DuckDB's ``to_json`` writes a string (yyjson: ``\\u001F``, upper case)."""
-    out = json.dumps(value, ensure_ascii=False)
+    out = _encode_string(value)
     if "\\u00" in out:
         out = _LOWER_ESCAPE.sub(lambda m: m.group(1) or "\\u00" + m.group(2).upper(), out)
     return out
@@ -478,8 +481,13 @@ def _value(v: Any) -> str:
     return _scalar(v)
 
 
+@functools.lru_cache(maxsize=4096)
+def _key_text(key: str) -> str:
+    return _json_text(key) + ":"  # attribute keys repeat from span to span
+
+
 def _members(kvs: Any) -> list[tuple[str, str]]:
-    return [(kv.key, _json_text(kv.key) + ":" + _value(kv.value)) for kv in kvs]
+    return [(kv.key, _key_text(kv.key) + _value(kv.value)) for kv in kvs]
 
 
 def _micros(ns: int) -> int | None:
