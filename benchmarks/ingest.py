@@ -1,11 +1,20 @@
 """Ingest throughput: toolkit's JSONL and Parquet readers against raw DuckDB and pandas.
 
 Simulates N events (default 1M), then times, each in a fresh process (so peak RSS is its own):
-toolkit ingest of the JSONL, toolkit ingest of the same events as canonical Parquet, DuckDB's
-bare ``read_json`` of the JSONL (no validation, no rejects, no identity: the floor), and pandas
-``read_json(lines=True)``. Prints events/s, seconds, peak RSS and the ratios.
 
-    python benchmarks/ingest.py [--events 1000000] [--skip-pandas]
+* ``jsonl``: toolkit ingest of the JSONL into an in-memory database;
+* ``jsonl_file``: the same into a database file with DuckDB's ``memory_limit`` set
+  (``--memory-limit``, default 1GB): memory bounded by the setting, not by the file;
+* ``parquet``: toolkit ingest of the same events as canonical Parquet;
+* ``duckdb_read_json`` / ``duckdb_read_parquet``: DuckDB's bare readers of the same files (no
+  validation, no rejects, no identity: the floor); ``pandas_read_json``;
+* ``add_to_empty`` / ``add_to_full``: adding a file of ``--add`` new events (default 100k)
+  to an empty database file and to a copy of the one ``jsonl_file`` wrote (N events): the
+  merge's cost should follow the new data, not the database.
+
+Prints events/s, seconds, peak RSS (VmHWM) and the ratios against the targets.
+
+    python benchmarks/ingest.py [--events 1000000] [--add 100000] [--skip-pandas]
 """
 
 from __future__ import annotations
@@ -28,16 +37,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _step(kind: str, path: str) -> dict:
+def _step(kind: str, path: str, db: str | None, memory_limit: str | None) -> dict:
     import duckdb
     import pandas as pd
 
     import toolkit
 
     started = time.perf_counter()
-    if kind in ("jsonl", "parquet"):
-        con = toolkit.connect()
+    if kind in ("jsonl", "parquet", "jsonl_file", "add_to_empty", "add_to_full"):
+        con = toolkit.connect(db, memory_limit=memory_limit)
+        started = time.perf_counter()  # the ingest itself: not opening (nor closing) the file
         rows = int(toolkit.ingest(con, path).loc[0, "rows"])
+        seconds = time.perf_counter() - started
+        con.close()
+        return {"step": kind, "rows": rows, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    elif kind == "duckdb_read_parquet":
+        con = duckdb.connect()
+        con.execute("CREATE TABLE t AS SELECT * FROM read_parquet($p)", {"p": path})
+        rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
     elif kind == "duckdb_read_json":
         con = duckdb.connect()
         rows = con.execute(
@@ -51,11 +68,11 @@ def _step(kind: str, path: str) -> dict:
     return {"step": kind, "rows": rows, "seconds": seconds, "peak_rss_mb": rss_mb}
 
 
-def _run(kind: str, path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--step", kind, "--path", str(path)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+def _run(kind: str, path: Path, db: Path | None = None, memory_limit: str | None = None) -> dict:
+    command = [sys.executable, __file__, "--step", kind, "--path", str(path)]
+    command += ["--db", str(db)] if db else []
+    command += ["--memory-limit", memory_limit] if memory_limit else []
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -63,12 +80,15 @@ def main() -> None:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--add", type=int, default=100_000)
+    parser.add_argument("--memory-limit", default="1GB")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--step")
     parser.add_argument("--path")
+    parser.add_argument("--db")
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(_step(args.step, args.path)))
+        print(json.dumps(_step(args.step, args.path, args.db, args.memory_limit)))
         return
 
     import toolkit
@@ -80,15 +100,20 @@ def main() -> None:
         print(
             f"simulated {sim['events_written']:,} events in {time.perf_counter() - started:.1f} s"
         )
-        con = toolkit.connect()
-        toolkit.ingest(con, sim["events"])
+        extra = toolkit.simulate(tmp / "add", traces=max(1, args.add // 20), seed=1)
+        results = {"jsonl": _run("jsonl", sim["events"])}
+        full = tmp / "full.duckdb"
+        results["jsonl_file"] = _run("jsonl_file", sim["events"], full, args.memory_limit)
+        con = toolkit.connect(full)
         toolkit.export_parquet(con, tmp / "events.parquet")
         con.close()
-        steps = [("jsonl", sim["events"]), ("parquet", tmp / "events.parquet"),
-                 ("duckdb_read_json", sim["events"])]  # fmt: skip
+        results["parquet"] = _run("parquet", tmp / "events.parquet")
+        results["duckdb_read_json"] = _run("duckdb_read_json", sim["events"])
+        results["duckdb_read_parquet"] = _run("duckdb_read_parquet", tmp / "events.parquet")
         if not args.skip_pandas:
-            steps.append(("pandas_read_json", sim["events"]))
-        results = {kind: _run(kind, path) for kind, path in steps}
+            results["pandas_read_json"] = _run("pandas_read_json", sim["events"])
+        results["add_to_empty"] = _run("add_to_empty", extra["events"], tmp / "empty.duckdb")
+        results["add_to_full"] = _run("add_to_full", extra["events"], full)
 
     print(f"\n{'step':<20}{'events':>12}{'seconds':>10}{'events/s':>14}{'peak RSS MB':>14}")
     for r in results.values():
@@ -99,6 +124,13 @@ def main() -> None:
     raw = results["duckdb_read_json"]["seconds"]
     print(
         f"\ntoolkit JSONL / raw DuckDB read_json: {results['jsonl']['seconds'] / raw:.2f}x (target <= 1.5x)"
+    )
+    raw = results["duckdb_read_parquet"]["seconds"]
+    print(f"toolkit Parquet / raw DuckDB read_parquet: {results['parquet']['seconds'] / raw:.2f}x")
+    empty, full_db = results["add_to_empty"]["seconds"], results["add_to_full"]["seconds"]
+    print(
+        f"adding {results['add_to_full']['rows']:,} events to {results['jsonl_file']['rows']:,}: "
+        f"{full_db / empty:.2f}x the time into an empty database (target <= 1.2x)"
     )
     if "pandas_read_json" in results:
         print(

@@ -198,3 +198,34 @@ def test_large_files_are_split_in_blocks_with_the_same_result(con, tmp_path, mon
     assert _counts(con) == (48, 1)
     assert con.execute("SELECT origin FROM rejects").fetchall() == [(f"{path}:21",)]
     assert con.execute("SELECT max(seq) FROM events").fetchall() == [(50,)]
+
+
+def test_progress_counts_the_bytes_of_each_block(con, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    from toolkit.ingest import files
+
+    lines = [
+        json.dumps({"specversion": "1.0", "id": str(i), "source": "s", "type": "t"})
+        for i in range(200)
+    ]
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(files, "BLOCK_BYTES", 1000)
+    blocks: list[int] = []
+    real = files.line_blocks
+
+    def counting(con, path, block_bytes=None):
+        for table in real(con, path, block_bytes):
+            blocks.append(len(table))
+            yield table
+
+    monkeypatch.setattr(
+        importlib.import_module("toolkit.ingest.cloudevents"), "line_blocks", counting
+    )
+    toolkit.ingest(con, path, progress=True)
+    assert len(blocks) > 5 and sum(blocks) == 200  # read a block at a time
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any("100%" in line for line in bar)
+    size = path.stat().st_size / 1000
+    assert any(f"{size:.1f}k/{size:.1f}k" in line for line in bar), bar[-1]

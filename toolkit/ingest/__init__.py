@@ -64,6 +64,7 @@ from toolkit.ingest.base import (
     drop_stage,
     merge_stage,
 )
+from toolkit.ingest.files import BLOCK_BYTES, bytes_read
 from toolkit.ingest.parquet import export_parquet
 
 # Detection order: the first format whose sniff accepts the head of the file wins, so more
@@ -182,6 +183,13 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -278,7 +286,8 @@ def ingest(
         format: the format name for every file; ``None`` detects each file's format. A file found
             inside a folder or glob whose format cannot be detected is listed with status
             ``unknown`` and left alone.
-        progress: show a progress bar; ``None`` shows one for several files on a terminal.
+        progress: show a progress bar in bytes (a large JSON Lines file advances it block by
+            block); ``None`` shows one on a terminal for several files or one over 64 MB.
 
     Returns:
         One row per file with columns ``path``, ``format``, ``status``, ``rows`` (events added),
@@ -299,20 +308,29 @@ def ingest(
         raise ValueError(f"unknown format {format!r}; known formats: {', '.join(known)}")
     files = _expand(paths)
     if progress is None:
-        progress = len(files) > 1 and sys.stderr.isatty()
+        large = len(files) > 1 or any(_size(p) > BLOCK_BYTES for p, _ in files)
+        progress = large and sys.stderr.isatty()
     rows = []
     failed: IngestError | None = None
-    for path, explicit in tqdm(files, desc="ingest", unit="file", disable=not progress):
-        row = {"path": str(path), "format": format, "rows": 0, "rejected": 0, "seconds": 0.0}
-        try:
-            if format is None and not explicit and detect_format(path) is None:
-                rows.append(row | {"status": "unknown"})
-                continue
-            rows.append(ingest_file(con, path, format) | {"error": None})
-        except IngestError as e:
-            rows.append(row | {"status": "error", "error": e.problem})
-            if explicit and failed is None:
-                failed = e
+    bar = tqdm(total=sum(_size(p) for p, _ in files), desc="ingest", unit="B", unit_scale=True,
+               disable=not progress)  # fmt: skip
+    with bar:
+        for path, explicit in files:
+            row = {"path": str(path), "format": format, "rows": 0, "rejected": 0, "seconds": 0.0}
+            done = bar.n
+            token = bytes_read.set(bar.update)  # a large JSONL file reports each block it reads
+            try:
+                if format is None and not explicit and detect_format(path) is None:
+                    rows.append(row | {"status": "unknown"})
+                    continue
+                rows.append(ingest_file(con, path, format) | {"error": None})
+            except IngestError as e:
+                rows.append(row | {"status": "error", "error": e.problem})
+                if explicit and failed is None:
+                    failed = e
+            finally:
+                bytes_read.reset(token)
+                bar.update(done + _size(path) - bar.n)
     result = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if failed is not None:
         failed.results = result  # type: ignore[attr-defined]

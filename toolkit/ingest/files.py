@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,8 @@ def looks_like_jsonl(head: bytes) -> bool:
 # JSON Lines are read in blocks of about this many bytes, each split and handed to DuckDB
 # before the next is read: the memory a large file needs is a few blocks, not the file.
 BLOCK_BYTES = 64 << 20
+# Told how many bytes each block read holds (``toolkit.ingest``'s progress bar).
+bytes_read: ContextVar[Callable[[int], None] | None] = ContextVar("bytes_read", default=None)
 
 
 def line_blocks(
@@ -185,10 +188,13 @@ def line_blocks(
     size = block_bytes or BLOCK_BYTES
     first = 1  # line number of the first line of the current block
     rest = b""
+    report = bytes_read.get()
     try:
         with path.open("rb") as fh:
             start = True
             while block := fh.read(size):
+                if report:
+                    report(len(block))
                 if start and block.startswith(BOM):
                     block = block[3:]
                 start = False
