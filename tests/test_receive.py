@@ -393,3 +393,33 @@ def test_the_serve_command_stores_what_it_receives(tmp_path):
     assert proc.returncode == 0 and "stopped: 3 spans stored from 1 requests" in out
     con = toolkit.connect(db, read_only=True)
     assert count(con, "events") == 4
+
+
+def test_otlp_grpc_shares_the_writer():
+    """OTLP/gRPC (the [grpc] extra): stored like OTLP/HTTP, a retry adds nothing, a body that
+    is no request is INVALID_ARGUMENT, gzip from the client is undone by gRPC."""
+    grpc = pytest.importorskip("grpc")
+    con = toolkit.connect()
+    receiver = toolkit.receive(con, port=0, grpc_port=0, batch_delay=0.0)
+    channel = grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}")
+    try:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=lambda b: b,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        assert export(body(SPANS), timeout=20).partial_success.rejected_spans == 0
+        assert count(con, "events") == 4
+        export(body(SPANS), timeout=20)  # the exporter's retry
+        assert count(con, "events") == 4 and count(con, "ingests") == 1
+        runs = agent_runs(runs=1, steps=2)
+        export(body(runs), timeout=20, compression=grpc.Compression.Gzip)
+        assert count(con, "events") == 4 + len(runs) + 2  # + one span event per step
+        with pytest.raises(grpc.RpcError) as bad:
+            export(b"\xff\xff\xff not protobuf", timeout=20)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        c = receiver.counters
+        assert (c.requests, c.refused) == (4, 1)
+    finally:
+        channel.close()
+        receiver.stop()

@@ -82,6 +82,7 @@ class Receiver:
         batch_bytes: int,
         retain: float,
         timeout: float,
+        grpc_port: int | None = None,
     ) -> None:
         self.max_body = max_body
         self.timeout = timeout
@@ -108,6 +109,21 @@ class Receiver:
         )
         self._serving.start()
         self.stopped = False
+        self.grpc_port: int | None = None  # the OTLP/gRPC port, when one was asked for
+        self._grpc: Any = None
+        if grpc_port is not None:
+            try:
+                from toolkit.receive import otlp_grpc
+            except ImportError as e:
+                self.stop()
+                raise ImportError(
+                    f"OTLP/gRPC needs grpcio: pip install 'toolkit[grpc]' ({e})"
+                ) from None
+            try:
+                self._grpc, self.grpc_port = otlp_grpc.serve(self, host, grpc_port, queue_size)
+            except BaseException:
+                self.stop()
+                raise
 
     @property
     def endpoint(self) -> str:
@@ -154,6 +170,8 @@ class Receiver:
             self.stopped = True
             self.server.shutdown()
             self.server.server_close()
+            if self._grpc is not None:
+                self._grpc.stop(grace=None)
             self.writer.gate.set()
             self.writer.stopping.set()
             self.writer.join(timeout)
@@ -180,6 +198,11 @@ class Receiver:
             self._counts["refused"] += 1
             self._last_error = f"{answer.status}: {answer.body[:300].decode(errors='replace')}"
         return answer
+
+    def count_request(self) -> None:
+        """Count a request received (by either transport), before anything is checked."""
+        with self._lock:
+            self._counts["requests"] += 1
 
     def handle(self, content_type: str | None, encoding: str | None, body: bytes) -> Answer:
         """Answer one POST to /v1/traces (called from the HTTP threads)."""
@@ -275,8 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._on_traces():
             self._send(failure(404, f"no such endpoint {self.path!r}: POST to /v1/traces"))
             return
-        with receiver._lock:
-            receiver._counts["requests"] += 1
+        receiver.count_request()
         kind = self.headers.get("Content-Type")
         length = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding") or length is None:
@@ -321,6 +343,7 @@ def receive(
     batch_bytes: int = 16 * 1024 * 1024,
     retain: float = 600.0,
     timeout: float = 30.0,
+    grpc_port: int | None = None,
 ) -> Receiver:
     """Receive OpenTelemetry traces over OTLP/HTTP into ``con``'s database, in the background.
 
@@ -341,6 +364,9 @@ def receive(
             re-mapping the trace when more of its spans arrive.
         timeout: seconds a request waits for its batch to commit before a 503 (the retry is
             answered from the first copy, never stored twice).
+        grpc_port: also serve OTLP/gRPC on this port (4317 is OTLP/gRPC's; 0 picks a free
+            one, see ``Receiver.grpc_port``), on the same ``host`` and writer. Needs the
+            ``[grpc]`` extra (grpcio).
 
     Returns:
         A :class:`Receiver`: ``url``, ``port``, ``counters`` (requests, spans stored, rejects,
@@ -348,6 +374,7 @@ def receive(
 
     Raises:
         OSError: the port is taken (``Address already in use``).
+        ImportError: ``grpc_port`` without grpcio installed.
     """
     return Receiver(
         con,
@@ -359,6 +386,7 @@ def receive(
         batch_bytes=batch_bytes,
         retain=retain,
         timeout=timeout,
+        grpc_port=grpc_port,
     )
 
 

@@ -218,12 +218,14 @@ def _kv(kv: KeyValue) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP answer: status, body, content type and extra headers."""
+    """An HTTP answer: status, body, content type, extra headers; for an error its message
+    (what gRPC sends instead of the body)."""
 
     status: int
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    message: str = ""
 
 
 def success(kind: str, rejected: int = 0, message: str = "") -> Answer:
@@ -240,21 +242,22 @@ def success(kind: str, rejected: int = 0, message: str = "") -> Answer:
     return Answer(200, json.dumps(body).encode(), JSON)
 
 
-# google.rpc.Code for each HTTP status the receiver answers with
-_RPC_CODES = {400: 3, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
+# google.rpc.Code for each HTTP status the receiver answers with (gRPC answers with it too)
+RPC_CODES = {400: 3, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
 
 
 def failure(status: int, message: str, kind: str = JSON, retry_after: int | None = None) -> Answer:
     """An error answer: a ``google.rpc.Status`` in the request's encoding (JSON when unknown)."""
-    code = _RPC_CODES.get(status, 2)
+    code = RPC_CODES.get(status, 2)
     headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
     if kind == PROTOBUF:
         text = message.encode()
         # google.rpc.Status: field 1 code (varint), field 2 message (bytes); written by hand so
         # that no googleapis dependency is needed for two fields
         body = b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
-        return Answer(status, body, PROTOBUF, headers)
-    return Answer(status, json.dumps({"code": code, "message": message}).encode(), JSON, headers)
+        return Answer(status, body, PROTOBUF, headers, message)
+    body = json.dumps({"code": code, "message": message}).encode()
+    return Answer(status, body, JSON, headers, message)
 
 
 def _varint(n: int) -> bytes:
