@@ -482,8 +482,13 @@ def _value(v: Any) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _key_text(key: str) -> str:
+def _short_key_text(key: str) -> str:
     return _json_text(key) + ":"  # attribute keys repeat from span to span
+
+
+def _key_text(key: str) -> str:
+    # only short keys are cached: a sender's long unique keys must not pile up in memory
+    return _short_key_text(key) if len(key) <= 256 else _json_text(key) + ":"
 
 
 def _members(kvs: Any) -> list[tuple[str, str]]:
