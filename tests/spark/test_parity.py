@@ -6,7 +6,9 @@ everything else exactly.
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import shutil
 import sys
 
@@ -22,6 +24,7 @@ if shutil.which("java") is None:  # pragma: no cover - Java 17 is part of the ma
     pytest.skip("no Java for Spark", allow_module_level=True)
 
 from toolkit import spark as tspark  # noqa: E402
+from toolkit.spark.transpile import to_spark  # noqa: E402
 
 # py4j leaves its sockets to the garbage collector
 pytestmark = [
@@ -72,20 +75,8 @@ def both(tmp_path_factory):
     spark.stop()
 
 
-# Known gaps, each a failing case until fixed (xfail_strict: a fix turns them red):
-# a double in a detail text prints as 9.7401902911E7 on Spark, 97401902.911 on DuckDB; errors'
-# `origin` CTE (NOT EXISTS over the fixpoint joined twice) hits a Spark 4.0 INTERNAL_ERROR.
-GAPS = {"hangs": "double to text", "errors": "Spark INTERNAL_ERROR in origin",
-        "findings": "errors, hangs", "summary": "errors", "filtered findings": "errors"}  # fmt: skip
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    # the composites fail through errors / hangs, which run: not running them saves a minute
-    [pytest.param(n, marks=pytest.mark.xfail(reason=GAPS[n], run=n in ("hangs", "errors")))
-     if n in GAPS else n for n in ANALYSES],
-)  # fmt: skip
+@pytest.mark.parametrize("name", ANALYSES)
 def test_spark_returns_what_duckdb_returns(both, name):
     con, sc = both
     expected, got = ANALYSES[name](con), ANALYSES[name](sc)
@@ -97,3 +88,30 @@ def test_spark_returns_what_duckdb_returns(both, name):
         got.reset_index(drop=True), expected.reset_index(drop=True),
         check_dtype=False, check_exact=False, rtol=1e-9,
     )  # fmt: skip
+
+
+def _doubles() -> list[float]:
+    """Doubles as the analyses print them (seconds rounded to 3 places) and then some: every
+    magnitude, both signs, the edges of DuckDB's plain notation, zero, infinities."""
+    rng = random.Random(7)
+    values = [0.0, -0.0, 1e-4, 9.999e-5, 1e-5, 0.001, 1e7, 1e15, 9999999999999998.0, 1e16,
+              1e-7, 5.0, 0.1 + 0.2, 97401902.911, 123456789012345680.0, 1.5e300, 5e-324,
+              math.inf, -math.inf]  # fmt: skip
+    for _ in range(1500):
+        x = rng.choice([-1, 1]) * 10 ** rng.uniform(-9, 22)
+        values += [x, round(x, 3), float(round(x))]
+    return values
+
+
+@pytest.mark.slow
+def test_doubles_become_the_same_text(both):
+    con, sc = both
+    frame = pd.DataFrame({"i": range(len(_doubles())), "x": _doubles()})
+    sc.frame(frame).createOrReplaceTempView("_doubles")
+    sql = "SELECT i, x::DOUBLE::VARCHAR AS s FROM _doubles ORDER BY i"
+    got = sc.spark.sql(to_spark(sql)).toPandas()
+    con.register("_doubles", frame)
+    expected = con.execute(sql).df()
+    con.unregister("_doubles")
+    mismatch = got.s != expected.s
+    assert not mismatch.any(), pd.concat([expected[mismatch], got.s[mismatch]], axis=1).head()

@@ -85,6 +85,39 @@ def test_parameters_are_bound_on_the_tree_not_in_the_text():
 
 def test_recursive_ctes_become_fixpoints():
     p = transpile(errors_query())
-    assert [f.name for f in p.fixpoints] == ["part"]
+    assert [f.name for f in p.fixpoints] == ["_toolkit_cte_part"]
     assert p.fixpoints[0].columns == ["top", "k"]
-    assert "FROM part AS p" in p.fixpoints[0].step and "part(" not in p.sql
+    assert "FROM _toolkit_cte_part AS p" in p.fixpoints[0].step and "part(" not in p.sql
+
+
+@pytest.mark.parametrize(
+    ("sql", "taken"),
+    [
+        # read twice and aggregating: computed once
+        ("WITH a AS (SELECT k, count(*) AS n FROM t GROUP BY k) "
+         "SELECT * FROM a JOIN a AS b USING (k)", ["a"]),
+        # read once, or a plain filter read twice: left to Spark
+        ("WITH a AS (SELECT k, count(*) AS n FROM t GROUP BY k) SELECT * FROM a", []),
+        ("WITH a AS (SELECT * FROM t WHERE k > 1) SELECT * FROM a JOIN a AS b USING (k)", []),
+        # read once by a CTE that is itself inlined twice: twice in all
+        ("WITH a AS (SELECT DISTINCT k FROM t), b AS (SELECT * FROM a WHERE k > 1) "
+         "SELECT * FROM b JOIN b AS c USING (k)", ["a"]),
+        # ... but once when that CTE is itself computed once
+        ("WITH a AS (SELECT DISTINCT k FROM t), b AS (SELECT k FROM a WHERE k IN (SELECT k FROM u)) "
+         "SELECT * FROM b JOIN b AS c USING (k)", ["b"]),
+    ],
+)  # fmt: skip
+def test_ctes_spark_would_compute_twice_are_computed_once(sql, taken):
+    p = plan(sql)
+    assert [s.name for s in p.steps] == [f"_toolkit_cte_{n}" for n in taken]
+    for name in taken:  # read as its view, under its own name
+        assert f"FROM _toolkit_cte_{name} AS {name}" in p.sql
+
+
+def test_a_double_printed_as_text_is_printed_the_duckdb_way():
+    sql = plan("SELECT 'waited ' || round(x, 3)::DOUBLE::VARCHAR FROM t").sql
+    assert sql.startswith("SELECT 'waited ' || TRANSFORM(ARRAY(CAST(ROUND(x, 3) AS DOUBLE)), v ->")
+    # any other cast to text is left alone
+    assert plan("SELECT x::VARCHAR, x::DOUBLE FROM t").sql == (
+        "SELECT CAST(x AS STRING), CAST(x AS DOUBLE) FROM t"
+    )

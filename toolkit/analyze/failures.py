@@ -46,12 +46,14 @@ def errors_query(**filters: Unpack[Filters]) -> Query:
             FROM failed f)""",
         # A failure passed on: a failed part that did not recover, or whose message the
         # failure repeats (smolagents fails a step with its tool's exception, even when retried)
+        # (uncorrelated: Spark 4.0 fails on this NOT EXISTS correlated through m.message)
         """origin AS (
             SELECT f.*, m.message FROM failed f JOIN message m USING (k)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM part p JOIN failed d ON d.k = p.k JOIN message dm ON dm.k = d.k
-                WHERE p.top = f.k AND d.k <> f.k
-                  AND (d.k NOT IN (SELECT k FROM retried) OR contains(m.message, dm.message)))
+            WHERE f.k NOT IN (
+                SELECT p.top FROM part p JOIN message fm ON fm.k = p.top
+                JOIN failed d ON d.k = p.k JOIN message dm ON dm.k = d.k
+                LEFT JOIN retried r ON r.k = d.k
+                WHERE d.k <> p.top AND (r.k IS NULL OR contains(fm.message, dm.message)))
         )""",
         """run_outcome AS (  -- a run's outcome: its last trace's with an outcome
             SELECT session, arg_max(t.outcome, u.last_ts) AS outcome FROM (

@@ -193,8 +193,8 @@ def hangs_query(
     select = f"""
         SELECT r.trace_id, r.event_id, 'hang' AS kind, r.type, r.source, r.target, r.ts,
                {waited.format(t="r.ts")} AS waited_s,
-               'no response; waited ' || round({waited.format(t="r.ts")}, 3) || ' s, timeout '
-                   || r.limit_s || ' s' AS detail
+               'no response; waited ' || round({waited.format(t="r.ts")}, 3)::DOUBLE::VARCHAR
+                   || ' s, timeout ' || r.limit_s::DOUBLE::VARCHAR || ' s' AS detail
         FROM request r CROSS JOIN observed o
         LEFT JOIN answered a ON a.pk = r.k
         WHERE a.pk IS NULL AND {waited.format(t="r.ts")} > r.limit_s

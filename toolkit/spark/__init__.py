@@ -20,14 +20,14 @@ import pandas as pd
 from toolkit.analyze import derived
 from toolkit.analyze.scope import Query
 from toolkit.db import tracer_of
-from toolkit.spark.transpile import MAX_ROUNDS, Plan, plan, to_spark
+from toolkit.spark.transpile import MAX_ROUNDS, Plan, plan
 
 __all__ = ["SparkConnection", "connect", "from_duckdb", "transpile"]
 
 
 def transpile(q: Query) -> Plan:
     """What Spark runs for an analysis's query: its parameters bound as literals, recursive
-    CTEs as fixpoints computed first (``.text()`` is all of it as text)."""
+    and shared CTEs as steps computed first (``.text()`` is all of it as text)."""
     return plan(q.sql(), q.params)
 
 
@@ -57,12 +57,16 @@ class SparkConnection:
             traced(sql, {}, time.perf_counter() - started)
         return df
 
-    def view(self, name: str, duckdb_sql: str, *, cache: bool = False) -> None:
-        """Define temporary view ``name`` from a DuckDB statement."""
-        df = self.sql(to_spark(duckdb_sql))
-        if cache:
-            df = df.cache()
+    def view(self, name: str, duckdb_sql: str) -> None:
+        """Define temporary view ``name`` from a DuckDB statement, computed now and cached
+        (the CTEs it computes first are dropped once it is)."""
+        p = plan(duckdb_sql)
+        try:
+            self._steps(p)
+            df = self.sql(p.sql).cache()
             df.count()
+        finally:
+            self._drop(p)
         df.createOrReplaceTempView(name)
 
     def frame(self, frame: pd.DataFrame) -> Any:
@@ -82,14 +86,34 @@ class SparkConnection:
         for name, frame in q.frames.items():
             self.frame(frame).createOrReplaceTempView(name)
         p = transpile(q)
-        for f in p.fixpoints:
-            self._fixpoint(f.name, f.columns, f.base, f.step)
-        started = time.perf_counter()
-        out = self.spark.sql(p.sql).toPandas()
-        traced = tracer_of(self)
-        if traced is not None:
-            traced(p.sql, {}, time.perf_counter() - started)
+        try:
+            self._steps(p)
+            started = time.perf_counter()
+            out = self.spark.sql(p.sql).toPandas()
+            traced = tracer_of(self)
+            if traced is not None:
+                traced(p.sql, {}, time.perf_counter() - started)
+        finally:
+            self._drop(p)
         return _like_duckdb(out)[q.columns]
+
+    def _steps(self, p: Plan) -> None:
+        """Compute the CTEs that ``p`` takes out, in order, each as its temporary view."""
+        for s in p.steps:
+            if s.step is None:
+                self._materialize(s.name, s.columns, s.base)
+            else:
+                self._fixpoint(s.name, s.columns, s.base, s.step)
+
+    def _drop(self, p: Plan) -> None:
+        for s in p.steps:
+            self.spark.catalog.dropTempView(s.name)
+
+    def _materialize(self, name: str, columns: list[str], base: str) -> None:
+        """A CTE's rows, computed once, as temporary view ``name`` (checkpointed: the plans
+        that read it see a table, not the CTE's plan again)."""
+        sql = f"SELECT * FROM ({base}) AS b({', '.join(columns)})" if columns else base
+        self.sql(sql).localCheckpoint().createOrReplaceTempView(name)
 
     def _fixpoint(self, name: str, columns: list[str], base: str, step: str) -> None:
         """A recursive CTE's rows, as temporary view ``name``: ``base``, then ``step`` over the
@@ -103,6 +127,7 @@ class SparkConnection:
             self._iterate(name, columns, base, step)
         finally:
             self.spark.conf.set(conf, before)
+            self.spark.catalog.dropTempView("_toolkit_seen")
 
     def _iterate(self, name: str, columns: list[str], base: str, step: str) -> None:
         cols = ", ".join(columns)
@@ -191,9 +216,7 @@ def connect(spark: Any, *, events: Any, traces: Any) -> SparkConnection:
     con = SparkConnection(spark)
     _table(spark, events).createOrReplaceTempView("events")
     _table(spark, traces).createOrReplaceTempView("traces")
-    con.view("_toolkit_uev0", derived.UEV_SQL.format(scope="true"), cache=True)
-    con.view(
-        "_toolkit_edge", derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true"), cache=True
-    )
-    con.view("_toolkit_uev", _HANDLED, cache=True)
+    con.view("_toolkit_uev0", derived.UEV_SQL.format(scope="true"))
+    con.view("_toolkit_edge", derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true"))
+    con.view("_toolkit_uev", _HANDLED)
     return con

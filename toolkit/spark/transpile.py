@@ -9,10 +9,23 @@ rewrites below fix what it gets silently wrong or what Spark 4.0 lacks (each mea
   front of the pattern instead.
 * ``quantile_cont(x, q)``: ``percentile`` (exact, linear interpolation, like DuckDB's).
 * ``arg_min(x, (a, b))``: a row value is a ``struct`` in Spark.
+* ``CAST(CAST(x AS DOUBLE) AS VARCHAR)``: DuckDB prints a double as its shortest round-trip
+  digits (``97401902.911``, ``1e+16``), Spark in Java's notation (``9.7401902911E7``). The
+  DuckDB SQL says where a double becomes text with this explicit double cast (a no-op there);
+  on Spark it becomes an expression that prints it the DuckDB way (a NaN is ``nan``: DuckDB's
+  ``-nan`` has no Spark equivalent).
+* A CTE that Spark would compute more than once (it inlines a CTE at each reference: a chain
+  of CTEs that each read the one before two or three times becomes a plan of thousands of
+  nodes, whose tasks no longer fit in memory) is taken out as a :class:`Step` and computed
+  once, as a temporary view, when it aggregates, deduplicates or has a subquery.
 * ``WITH RECURSIVE``: Spark 4.0 has no recursive CTEs; a recursive CTE ``x`` of the form
-  ``base UNION step(x)`` is taken out as a :class:`Fixpoint` that ``toolkit.spark`` computes by
-  iteration (new rows each round, until none), then the statement reads it as a table. Unrolling
-  it into a fixed number of joins was tried: Spark's planner ran out of memory on the result.
+  ``base UNION step(x)`` is taken out as a :class:`Step` with a ``step`` that ``toolkit.spark``
+  computes by iteration (new rows each round, until none), then the statement reads it as a
+  table. Unrolling it into a fixed number of joins was tried: Spark's planner ran out of memory
+  on the result.
+
+A CTE taken out is read under the name ``_toolkit_cte_<name>`` (:func:`view_name`), so that it
+can neither replace nor be replaced by a table of the session.
 
 Parameters are bound on the syntax tree (a ``$name`` placeholder becomes a literal node), never
 by formatting text.
@@ -89,30 +102,88 @@ def _row_values(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# DuckDB's text for a double: its shortest digits that read back as the same double (``d``,
+# without trailing zeros; Java 17's Double.toString is not always the shortest) and the decimal
+# exponent of the first (``e``), printed the way DuckDB (and Python's repr) print them: plain
+# from 1e-4 up to 1e16, else ``d.ddde+XX``. The digits are those of the first of
+# ``%.0e``...``%.16e`` that reads back as the double.
+_DOUBLE_TEXT = sqlglot.parse_one(
+    """TRANSFORM(ARRAY(_x), v -> CASE
+        WHEN v IS NULL THEN NULL WHEN ISNAN(v) THEN 'nan'
+        WHEN v = CAST('Infinity' AS DOUBLE) THEN 'inf'
+        WHEN v = CAST('-Infinity' AS DOUBLE) THEN '-inf'
+        ELSE TRANSFORM(ARRAY(FILTER(
+                TRANSFORM(SEQUENCE(0, 16), n -> FORMAT_STRING(CONCAT('%.', n, 'e'), v)),
+                c -> CAST(c AS DOUBLE) = v)[0]),
+            c -> TRANSFORM(ARRAY(NAMED_STRUCT(
+                    'neg', c LIKE '-%',
+                    'd', REGEXP_REPLACE(REPLACE(REGEXP_EXTRACT(c, '^-?([0-9.]+)e', 1), '.', ''),
+                                        '0+$', ''),
+                    'e', CAST(REGEXP_EXTRACT(c, 'e([-+][0-9]+)$', 1) AS INT))),
+                q -> CASE WHEN q.neg THEN '-' ELSE '' END || CASE
+                    WHEN q.d = '' THEN '0.0'
+                    WHEN q.e >= 16 OR q.e < -4 THEN SUBSTR(q.d, 1, 1)
+                        || CASE WHEN LENGTH(q.d) > 1 THEN '.' || SUBSTR(q.d, 2) ELSE '' END
+                        || 'e' || CASE WHEN q.e < 0 THEN '-' ELSE '+' END
+                        || CASE WHEN ABS(q.e) < 10 THEN '0' ELSE '' END || CAST(ABS(q.e) AS STRING)
+                    WHEN q.e < 0 THEN '0.' || REPEAT('0', -q.e - 1) || q.d
+                    WHEN LENGTH(q.d) <= q.e + 1 THEN q.d || REPEAT('0', q.e + 1 - LENGTH(q.d)) || '.0'
+                    ELSE SUBSTR(q.d, 1, q.e + 1) || '.' || SUBSTR(q.d, q.e + 2) END)[0])[0]
+        END)[0]""",
+    read="spark",
+)
+
+
+def _double_text(node: exp.Expression) -> exp.Expression:
+    if (
+        isinstance(node, exp.Cast)
+        and node.to.this in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
+        and isinstance(node.this, exp.Cast)
+        and node.this.to.this == exp.DataType.Type.DOUBLE
+    ):
+        inner = node.this.copy()
+        return _DOUBLE_TEXT.transform(
+            lambda n: inner.copy() if isinstance(n, exp.Column) and n.name == "_x" else n
+        )
+    return node
+
+
+def view_name(cte: str) -> str:
+    """The temporary view a CTE taken out of a statement is read as."""
+    return f"_toolkit_cte_{cte}"
+
+
 @dataclass
-class Fixpoint:
-    """A recursive CTE ``name(columns) AS (base UNION step)``, computed by iteration on Spark:
-    ``base`` and ``step`` are Spark statements (the CTEs before it included); ``step`` reads the
-    rows found in the previous round as the table ``name``."""
+class Step:
+    """A CTE computed before the statement, as temporary view ``name``: the rows of ``base``
+    (a Spark statement, the CTEs before it included), and for a recursive CTE the rows that
+    ``step`` adds round by round (it reads the rows new in the round before as ``name``)."""
 
     name: str
     columns: list[str]
     base: str
-    step: str
+    step: str | None = None
 
 
 @dataclass
 class Plan:
-    """A statement for Spark: the recursive CTEs to compute first, then the statement itself
+    """A statement for Spark: the CTEs to compute first, in order, then the statement itself
     (which reads them as tables)."""
 
-    fixpoints: list[Fixpoint]
+    steps: list[Step]
     sql: str
+
+    @property
+    def fixpoints(self) -> list[Step]:
+        """The steps that are recursive CTEs."""
+        return [s for s in self.steps if s.step is not None]
 
     def text(self) -> str:
         """Everything Spark runs, as one text (what the golden tests compare)."""
-        parts = [f"-- fixpoint {f.name}({', '.join(f.columns)})\n-- base\n{f.base}\n-- step\n{f.step}"
-                 for f in self.fixpoints]  # fmt: skip
+        parts = []
+        for s in self.steps:
+            head = f"-- {'fixpoint' if s.step else 'view'} {s.name}({', '.join(s.columns)})"
+            parts.append(f"{head}\n-- base\n{s.base}" + (f"\n-- step\n{s.step}" if s.step else ""))
         return "\n".join([*parts, self.sql]) + "\n"
 
 
@@ -123,34 +194,93 @@ def _with_ctes(select: exp.Expression, ctes: list[exp.CTE]) -> exp.Expression:
     return out
 
 
-def _split_recursive(tree: exp.Expression) -> tuple[exp.Expression, list[Fixpoint]]:
-    """Take each recursive CTE out of ``tree`` as a :class:`Fixpoint` (Spark 4.0 has no
-    ``WITH RECURSIVE``)."""
+def _references(node: exp.Expression, names: set[str]) -> dict[str, int]:
+    """How often each of ``names`` is read as a table in ``node``."""
+    counts = dict.fromkeys(names, 0)
+    for table in node.find_all(exp.Table):
+        if table.name in counts and not table.args.get("db"):
+            counts[table.name] += 1
+    return counts
+
+
+def _costly(body: exp.Expression) -> bool:
+    """Whether computing a CTE twice costs more than a scan: it aggregates, deduplicates, or
+    has a subquery or set operation."""
+    kinds = (exp.AggFunc, exp.Window, exp.Distinct, exp.Subquery, exp.Exists, exp.SetOperation)
+    return any(True for _ in body.find_all(*kinds))
+
+
+def _shared(ctes: list[exp.CTE], recursive: set[str], select: exp.Expression) -> set[str]:
+    """The costly CTEs Spark would compute more than once: read twice or more by the
+    statement once the CTEs after them are inlined (a recursive CTE's reads count twice:
+    its step runs every round)."""
+    names = {c.alias_or_name for c in ctes}
+    times = _references(select, names)
+    shared: set[str] = set()
+    for cte in reversed(ctes):
+        name = cte.alias_or_name
+        if name in recursive or (times[name] >= 2 and _costly(cte.this)):
+            weight = 2 if name in recursive else 1
+            shared.add(name)
+        else:
+            weight = times[name]
+        for other, n in _references(cte.this, names - {name}).items():
+            times[other] += n * weight
+    return shared - recursive
+
+
+def _split(tree: exp.Expression) -> tuple[exp.Expression, list[Step]]:
+    """Take the recursive CTEs and the shared costly ones out of ``tree`` as :class:`Step`
+    (Spark 4.0 has no ``WITH RECURSIVE``, and it inlines every CTE)."""
     with_ = tree.args.get("with_")
     if with_ is None:
         return tree, []
+    ctes = list(with_.expressions)
+    recursive = {
+        c.alias_or_name for c in ctes
+        if isinstance(c.this, exp.Union)
+        and any(t.name == c.alias_or_name for t in c.this.expression.find_all(exp.Table))
+    }  # fmt: skip
+    statement = tree.copy()
+    statement.set("with_", None)
+    taken = recursive | _shared(ctes, recursive, statement)
+    tree = tree.transform(lambda n: _read_view(n, taken))
     kept: list[exp.CTE] = []
-    fixpoints = []
-    for cte in with_.expressions:
-        name, body = cte.alias_or_name, cte.this
-        if isinstance(body, exp.Union) and any(
-            t.name == name for t in body.expression.find_all(exp.Table)
-        ):
-            alias = cte.args["alias"]
-            columns = [c.name for c in alias.columns] if alias.columns else []
-            fixpoints.append(Fixpoint(name, columns,
-                                      _with_ctes(body.this, kept).sql(dialect="spark"),
-                                      _with_ctes(body.expression, kept).sql(dialect="spark")))  # fmt: skip
+    steps = []
+    for cte in tree.args["with_"].expressions:
+        name = cte.alias_or_name
+        alias = cte.args["alias"]
+        columns = [c.name for c in alias.columns] if alias.columns else []
+        if name in recursive:
+            body = cte.this
+            steps.append(Step(view_name(name), columns,
+                              _with_ctes(body.this, kept).sql(dialect="spark"),
+                              _with_ctes(body.expression, kept).sql(dialect="spark")))  # fmt: skip
+        elif name in taken:
+            steps.append(
+                Step(view_name(name), columns, _with_ctes(cte.this, kept).sql(dialect="spark"))
+            )
         else:
             kept.append(cte)
+    with_ = tree.args["with_"]
     with_.set("expressions", kept)
     with_.set("recursive", False)
     if not kept:
         tree.set("with_", None)
-    return tree, fixpoints
+    return tree, steps
 
 
-REWRITES = (_hash, _regex_flags, _percentile, _row_values)
+def _read_view(node: exp.Expression, taken: set[str]) -> exp.Expression:
+    """A table read of a CTE taken out, as a read of its view (under the CTE's name)."""
+    if isinstance(node, exp.Table) and node.name in taken and not node.args.get("db"):
+        return exp.Table(
+            this=exp.to_identifier(view_name(node.name)),
+            alias=node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name)),
+        )
+    return node
+
+
+REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text)
 
 
 def plan(sql: str, params: dict[str, Any] | None = None) -> Plan:
@@ -159,13 +289,13 @@ def plan(sql: str, params: dict[str, Any] | None = None) -> Plan:
     tree = bind(tree, params or {})
     for rewrite in REWRITES:
         tree = tree.transform(rewrite)
-    tree, fixpoints = _split_recursive(tree)
-    return Plan(fixpoints, tree.sql(dialect="spark"))
+    tree, steps = _split(tree)
+    return Plan(steps, tree.sql(dialect="spark"))
 
 
 def to_spark(sql: str, params: dict[str, Any] | None = None) -> str:
-    """The DuckDB statement ``sql`` as one Spark statement (no recursive CTE allowed)."""
+    """The DuckDB statement ``sql`` as one Spark statement (no CTE taken out allowed)."""
     p = plan(sql, params)
-    if p.fixpoints:
-        raise ValueError("a recursive CTE needs plan() and a fixpoint loop")
+    if p.steps:
+        raise ValueError("a recursive or shared CTE needs plan() and its steps computed first")
     return p.sql
