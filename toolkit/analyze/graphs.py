@@ -98,17 +98,20 @@ def flow_edges_query(
     base, params = scoped(**filters)
     key = choice("by", by, {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
                             "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"})  # fmt: skip
+    # An edge row carries its child's type, source and time: only the parent is joined.
+    # Traces without edges (plain event logs) follow each event to the next by time.
     pairs = f"""pair AS (
         SELECT {key.format(a="p")} AS parent, {key.format(a="c")} AS child, c.trace_id,
                date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-        FROM edge e JOIN uev p ON p.k = e.pk
-        JOIN uev c ON c.k = e.ck
+        FROM (SELECT pk, c_trace AS trace_id, c_ts AS ts, c_type AS type, c_source AS source
+              FROM edge) c JOIN uev p ON p.k = c.pk
         UNION ALL
-        SELECT {key.format(a="p")}, {key.format(a="c")}, c.trace_id,
-               date_diff('microsecond', p.ts, c.ts) / 1e3
-        FROM (SELECT *, lead(event_id) OVER (PARTITION BY trace_id ORDER BY ts, seq) AS next_id
-              FROM uev WHERE trace_id NOT IN (SELECT DISTINCT c_trace FROM edge)) p
-        JOIN uev c ON c.trace_id = p.trace_id AND c.event_id = p.next_id
+        SELECT parent, child, trace_id, date_diff('microsecond', ts, next_ts) / 1e3 FROM (
+            SELECT {key.format(a="u")} AS parent, trace_id, ts,
+                   lead({key.format(a="u")}) OVER w AS child, lead(ts) OVER w AS next_ts
+            FROM uev u WHERE trace_id NOT IN (SELECT c_trace FROM edge)
+            WINDOW w AS (PARTITION BY trace_id ORDER BY ts, seq))
+        WHERE child IS NOT NULL
     )"""
     select = """
         SELECT parent, child, count(*) AS count, count(DISTINCT trace_id) AS traces,
