@@ -3,6 +3,8 @@ open panels, charts that render, and trace text that never runs as code."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 
@@ -67,10 +69,27 @@ def _data(text: str) -> dict:
     return json.loads(m.group(1))
 
 
+def _script(text: str, script_id: str) -> str:
+    m = re.search(rf"<script type='[^']+' id='{script_id}'>(.*?)</script>", text, re.S)
+    assert m
+    return m.group(1)
+
+
+def _unpacked(packed: str) -> str:
+    return gzip.decompress(base64.b64decode(packed)).decode()
+
+
+def _panels(text: str) -> dict[str, dict]:
+    """Each embedded panel by trace id: its HTML and figures, unpacked as the browser does."""
+    packed = json.loads(_script(text, "panel-data"))
+    return {t: json.loads(_unpacked(packed[i])) for t, i in _data(text)["panels"].items()}
+
+
 def test_report_is_self_contained_with_every_section(loaded_con, tmp_path):
     out = toolkit.report(loaded_con, tmp_path / "sub" / "report.html", title="Samples")
     text = out.read_text()
-    assert text.count(get_plotlyjs()[:500]) == 1  # plotly.js inlined exactly once
+    assert get_plotlyjs()[:500] not in text  # plotly.js is there once, packed
+    assert _unpacked(_script(text, "plotly-gz")) == get_plotlyjs()
     assert text.count("injectModule(") == 2  # the itables bundle: defined and called once
     assert not re.search(r"<script[^>]+src=", text)
     assert not re.search(r"""(import|href=|src=)[^>]{0,20}['"]https?://[^'"]*\.(js|css)""", text)
@@ -154,7 +173,12 @@ def _open(p, chromium, url: str, width: int = 1440):
     return browser, page, errors
 
 
-def _column(page, table: str, i: int) -> list[str]:
+def _column(page, table: str, i: int | str) -> list[str]:
+    """The cells shown in a column, by its 1-based position or its header's name."""
+    if isinstance(i, str):  # a header holds its column's filter, named by its placeholder
+        names = page.evaluate("t => Array.from(document.querySelectorAll(`#${t} thead th`))"
+                              ".map(th => th.querySelector('input').placeholder)", table)  # fmt: skip
+        i = names.index(i) + 1
     return page.locator(f"#{table} tbody tr td:nth-child({i})").all_inner_texts()
 
 
@@ -204,7 +228,7 @@ def test_findings_table_sorts_filters_and_opens_panels(demo, chromium, tmp_path)
             page.select_option("#system-picker", index=1)
             page.wait_for_timeout(300)
             picked = page.locator("#system-picker option").nth(1).inner_text()
-            systems = set(_column(page, "traces-table", 3))
+            systems = set(_column(page, "traces-table", "system"))
             assert systems == {picked}
             visible = page.locator(".sys-section:not([hidden]) .lazy-figure .main-svg")
             visible.first.wait_for()

@@ -102,3 +102,27 @@ def summary(
     """
     columns = [*keys, "traces", "events", "findings", *FINDING_KINDS]
     return run(con, Query(ctes, select, params, columns, frames={"_found": found}))
+
+
+def with_event_context(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (with ``trace_id``, ``event_id``: findings, say) plus the trace's ``system``
+    and the event's ``ts`` (its first record); ``rows`` itself is not changed.
+
+    Returns:
+        The columns of ``rows`` (without any ``system``/``ts`` it had) plus ``system``
+        (``(unknown)`` for a trace without one) and ``ts``.
+    """
+    return run(con, with_event_context_query(rows))
+
+
+def with_event_context_query(rows: pd.DataFrame) -> Query:
+    """The query behind :func:`with_event_context`."""
+    given = rows.drop(columns=["system", "ts"], errors="ignore")
+    # Only the events named by a row are grouped: the whole events table at 2M events is not.
+    select = """
+        SELECT r.*, coalesce(t.system, '(unknown)') AS system, e.ts FROM _rows r
+        LEFT JOIN traces t USING (trace_id)
+        LEFT JOIN (SELECT trace_id, event_id, min(ts) AS ts FROM events
+                   SEMI JOIN _rows USING (trace_id, event_id) GROUP BY ALL) e
+            USING (trace_id, event_id)"""
+    return Query([], select, {}, [*given.columns, "system", "ts"], frames={"_rows": given})

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from toolkit.analyze.findings import FINDING_KINDS, findings
+from toolkit.analyze.findings import FINDING_KINDS, findings, with_event_context
 from toolkit.analyze.flow import unhandled_events
-from toolkit.db import query
 from toolkit.viz._common import PALETTE, colour_map, empty_figure, esc, note, style
 from toolkit.viz.timeline import utc_naive
 
@@ -24,25 +21,6 @@ _BUCKETS = [("1s", "second"), ("1min", "minute"), ("10min", "10 minutes"), ("1h"
             ("1D", "day"), ("7D", "week")]  # fmt: skip
 MAX_SYSTEMS = 12
 MAX_TIME_PANELS = 6
-
-
-def with_event_context(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` (with ``trace_id``, ``event_id``) plus the trace's ``system`` and the event's
-    ``ts`` (its first record), joined in DuckDB; ``rows`` itself is not changed.
-
-    Returns:
-        The columns of ``rows`` (without any ``system``/``ts`` it had) plus ``system``, ``ts``.
-    """
-    name = f"_viz_rows_{uuid.uuid4().hex[:8]}"
-    con.register(name, rows.drop(columns=["system", "ts"], errors="ignore"))
-    try:
-        return query(con, f"""
-            SELECT r.*, coalesce(t.system, '(unknown)') AS system, e.ts FROM {name} r
-            LEFT JOIN traces t USING (trace_id)
-            LEFT JOIN (SELECT trace_id, event_id, min(ts) AS ts FROM events GROUP BY ALL) e
-                USING (trace_id, event_id)""")  # fmt: skip
-    finally:
-        con.unregister(name)
 
 
 def _bucket(ts: pd.Series) -> tuple[pd.Series, str]:
@@ -89,8 +67,8 @@ def plot_findings(data: pd.DataFrame | duckdb.DuckDBPyConnection) -> go.Figure:
     Args:
         data: a connection (runs :func:`toolkit.findings` and joins system and event time), or
             a :func:`toolkit.findings` table, best with ``system`` and ``ts`` columns (see
-            :func:`with_event_context`); without them all rows count as one system and the
-            time panel says it has no times.
+            :func:`toolkit.analyze.findings.with_event_context`); without them all rows count
+            as one system and the time panel says it has no times.
 
     Returns:
         A plotly figure.

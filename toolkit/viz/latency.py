@@ -18,6 +18,23 @@ By = Literal["type", "source", "handler"]
 SLOW = "#D55E00"  # vermillion: the slowest traces
 LABELS = {"reaction": "reaction latency (child time − parent time)",
           "duration": "event duration (end − start)", "end_to_end": "trace duration"}  # fmt: skip
+MAX_TRACE_POINTS = 2000  # beyond this many traces, their durations are drawn as a box only
+
+
+def _trace_box(durations: pd.Series) -> go.Box:
+    """Trace durations as a box: every trace a point up to ``MAX_TRACE_POINTS`` traces, beyond
+    that only the quartiles and whiskers (a point per trace would make a report of 100k traces
+    slow to open and the points would hide each other anyway)."""
+    style = {"name": "all traces", "orientation": "h", "line": {"color": OKABE_ITO[0]},
+             "hoverinfo": "x", "showlegend": False}  # fmt: skip
+    if len(durations) <= MAX_TRACE_POINTS:
+        return go.Box(x=durations, boxpoints="all", jitter=0.4, pointpos=0,
+                      marker={"color": OKABE_ITO[0], "size": 4, "opacity": 0.5}, **style)  # fmt: skip
+    q = durations.quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+    return go.Box(
+        y=["all traces"], q1=[q[0.25]], median=[q[0.5]], q3=[q[0.75]], lowerfence=[q[0.05]],
+        upperfence=[q[0.95]], **(style | {"hoverinfo": "x+y"}),
+    )  # fmt: skip
 
 
 def plot_latency(
@@ -30,7 +47,8 @@ def plot_latency(
     5th and 95th percentiles, a dot at the maximum), and the measurements from the ``slowest``
     traces are overlaid in vermillion. With a :func:`toolkit.latency` table only, each key gets
     its p50-p99 range with markers at the percentiles. The x axis turns logarithmic when the
-    values span more than two orders of magnitude.
+    values span more than two orders of magnitude. Trace durations are a point per trace up to
+    ``MAX_TRACE_POINTS`` traces, beyond that a box of their quartiles.
 
     Args:
         data: a connection, or a :func:`toolkit.latency` table.
@@ -117,11 +135,7 @@ def plot_latency(
         fig.add_annotation(text="no per-trace durations given", xref="x2 domain", yref="y2 domain",
                            x=0.5, y=0.5, showarrow=False, font={"color": "#555555"})  # fmt: skip
     else:
-        fig.add_trace(go.Box(
-            x=per_trace["max_ms"], name="all traces", orientation="h", boxpoints="all",
-            jitter=0.4, pointpos=0, marker={"color": OKABE_ITO[0], "size": 4, "opacity": 0.5},
-            line={"color": OKABE_ITO[0]}, hoverinfo="x", showlegend=False,
-        ), row=2, col=1)  # fmt: skip
+        fig.add_trace(_trace_box(per_trace["max_ms"]), row=2, col=1)
         fig.add_trace(go.Scatter(
             x=slow["max_ms"], y=["all traces"] * len(slow), mode="markers", showlegend=False,
             marker={"color": SLOW, "size": 11, "symbol": "diamond"},
@@ -152,6 +166,9 @@ def plot_latency(
     fig.update_yaxes(autorange="reversed", title_text=by if measure != "end_to_end" else "system",
                      row=1, col=1)  # fmt: skip
     fig.update_yaxes(showticklabels=False, row=2, col=1)
+    if len(per_trace) > MAX_TRACE_POINTS:
+        aggregated = f" ({len(per_trace):,} traces: quartiles, whiskers at p5 and p95, no points)"
+        fig.layout.annotations[1].text += aggregated
     style(fig, title, height=height)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip
