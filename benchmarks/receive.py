@@ -100,9 +100,15 @@ def phase_client(url: str, bodies_path: str, clients: int) -> None:
     host, port = url.split("//")[1].split("/")[0].split(":")
     todo = list(enumerate(bodies))
     lock = threading.Lock()
-    failures: list[int] = []
+    failures: list[int | str] = []
 
     def work() -> None:
+        try:
+            send()
+        except Exception as e:  # a lost request must fail the run, not leave it waiting
+            failures.append(f"{type(e).__name__}: {e}")
+
+    def send() -> None:
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         while True:
             with lock:
@@ -127,7 +133,7 @@ def phase_client(url: str, bodies_path: str, clients: int) -> None:
     for t in threads:
         t.join()
     if failures:
-        sys.exit(f"{len(failures)} requests failed: {sorted(set(failures))}")
+        sys.exit(f"{len(failures)} requests failed: {sorted(set(map(str, failures)))}")
 
 
 def phase_receive(bodies_path: str, spans: int, clients: int) -> dict:

@@ -261,6 +261,9 @@ class Receiver:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: more exporters connecting at once overflowed it,
+    # and Linux then reset connections the clients already thought open
+    request_queue_size = 128
     receiver: Receiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:
