@@ -180,6 +180,22 @@ def test_partial_success_counts_the_rejected_spans(live):
     assert count(con, "events") == 4 and receiver.counters.rejects == 2
 
 
+def test_protobuf_spans_without_ids_are_rejects_with_their_request(live):
+    con, receiver = live
+    request = encode_spans(SPANS)
+    broken = request.resource_spans[0].scope_spans[0].spans.add()
+    broken.name = "no ids"
+    status, _, answer = post(receiver.url, request.SerializeToString())
+    assert status == 200
+    response = ExportTraceServiceResponse()
+    response.ParseFromString(answer)
+    assert response.partial_success.rejected_spans == 1
+    assert con.execute("SELECT origin, reason, record FROM rejects").fetchall() == [
+        ("otlp-http:1#4", "missing trace id", '{"name": "no ids"}')
+    ]
+    assert count(con, "events") == 4
+
+
 def test_a_full_queue_answers_503_then_the_retry_is_stored(live):
     con = toolkit.connect()
     receiver = toolkit.receive(con, port=0, queue_size=1, batch_delay=0.0)

@@ -19,9 +19,10 @@ Answers: 200 with an ``ExportTraceServiceResponse`` in the request's encoding (i
 rejected); 400 with a ``google.rpc.Status`` when the body is not a request at all; 503 with
 ``Retry-After`` when the receiver's queue is full or it is stopping (the exporter retries).
 
-A protobuf body is converted here, in the HTTP thread, to the OTLP/JSON shape the file reader
-parses (:func:`request_to_json`), so both encodings share one mapping
-(:mod:`toolkit.ingest.otlp`).
+A protobuf body is parsed here, in the HTTP thread, and flattened into rows by
+:func:`toolkit.ingest.otlp.flatten_request`, which makes exactly what the OTLP/JSON reader makes
+of :func:`request_to_json`'s text for the same request (tested), so both encodings share one
+mapping.
 """
 
 from __future__ import annotations
@@ -109,10 +110,12 @@ def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
 
 
 def request_to_json(request: ExportTraceServiceRequest) -> tuple[str, int]:
-    """The request as OTLP/JSON text (the proto3 JSON mapping, ids as hex) and its span count.
+    """The request as OTLP/JSON text (the proto3 JSON mapping, ids as hex) and its span count:
+    what a file of received requests holds, and the reference that
+    :func:`toolkit.ingest.otlp.flatten_request` is tested against.
 
     Equivalent to ``json_format.MessageToDict`` for what the reader reads (fields at their
-    default value omitted), about five times faster: it dominates the cost of a request.
+    default value omitted), about five times faster.
     """
     spans = 0
     out: list[dict[str, Any]] = []

@@ -6,10 +6,13 @@ tables, its own transactions) and is the only part of the receiver that touches 
 notebook keeps querying its connection and sees each batch once it is committed.
 
 A batch is what the queue holds when the writer gets to it, after waiting up to
-``batch_delay`` seconds for more (at most ``batch_bytes`` of request bodies). Each batch goes
-through the file ingest's steps (:func:`toolkit.ingest.otlp.read_requests`,
-:func:`toolkit.ingest.spans.stage_spans`, :func:`toolkit.ingest.base.merge_stage`), with each
-request counted as a file of its own: the same record identity, the same rejects (origin
+``batch_delay`` seconds for more, and longer while HTTP threads are still decoding requests
+(at most ``batch_bytes`` of request bodies): a batch costs about 0.2 s of statements whatever
+its size, and exporters wait for their answers, so under load the requests of all of them
+should share one. Each batch goes through the file ingest's steps (protobuf requests arrive
+as rows from :func:`toolkit.ingest.otlp.flatten_request`, JSON ones are parsed by
+:func:`toolkit.ingest.otlp.read_requests`; then :func:`toolkit.ingest.spans.stage_spans` and
+:func:`toolkit.ingest.base.merge_stage`), with each request counted as a file of its own: the same record identity, the same rejects (origin
 ``otlp-http:<request n>#<span k>``, ``#0`` for a request rejected whole), one ``ingests`` row per
 request (``path`` ``otlp-http:<n>``, ``file_hash`` the SHA-256 of its decompressed body).
 
