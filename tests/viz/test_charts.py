@@ -12,6 +12,7 @@ from pandas.testing import assert_frame_equal
 import toolkit
 from toolkit.analyze.graphs import FLOW_EDGE_COLUMNS
 from toolkit.viz._common import esc
+from toolkit.viz.flow_graph import _label_shifts
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
@@ -121,7 +122,25 @@ def test_flow_graph_caps_edges_and_survives_cycles():
                           "count": [5, 4, 3, 2, 1], "p95_ms": [1.0, 10.0, 1000.0, 5.0, None]})  # fmt: skip
     fig = toolkit.plot_flow_graph(edges, max_edges=4)
     assert "showing the 4 most frequent of 5 edges" in _payload(fig)
-    assert "↻2" in "".join(next(t for t in fig.data if t.name == "event kind").text)
+    assert any("↻2" in str(a.text) for a in fig.layout.annotations)  # node labels
+
+
+def test_flow_graph_labels_sit_on_a_white_ground():
+    edges = pd.DataFrame({"parent": ["a", "a", "b"], "child": ["b", "c", "d"], "count": [9, 8, 7]})
+    labels = [a for a in toolkit.plot_flow_graph(edges).layout.annotations if a.text in set("abcd")]
+    assert len(labels) == 4 and all(a.bgcolor and not a.showarrow for a in labels)
+
+
+@pytest.mark.parametrize(
+    ("pos", "expected"),
+    [
+        ({"a": (0, 0.0), "b": (1, -1.0)}, {"a": 14, "b": -14}),  # even above, odd below
+        ({"a": (0, 0.0), "b": (1, 0.3)}, {"a": 14, "b": 14}),  # below would meet a's: above
+        ({"a": (0, 0.0), "b": (1, 0.25), "c": (0, 0.5)}, {"a": 14, "c": 14, "b": -14}),  # none free
+    ],
+)  # fmt: skip
+def test_flow_graph_label_sides(pos, expected):
+    assert _label_shifts(pos, dict.fromkeys(pos, 10), px_per_unit=60) == expected
 
 
 def test_flow_graph_empty():

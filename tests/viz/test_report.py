@@ -270,3 +270,58 @@ def test_payload_stays_inert_in_tables_hover_and_panels(demo, chromium, tmp_path
             browser.close()
     assert errors == []
     assert (tmp_path / "evil.png").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1440, 900])
+def test_tables_fit_the_window_without_scrolling_sideways(demo, chromium, width):
+    from playwright.sync_api import sync_playwright
+
+    _, out = demo
+    with sync_playwright() as p:
+        browser, page, errors = _open(p, chromium, out.as_uri(), width)
+        try:
+            # DataTables scrolls a table wider than its container inside a layout cell
+            widths = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.dt-container, .dt-layout-cell, html')).map(e => [e.scrollWidth, e.clientWidth])
+                .concat(['findings', 'traces'].map(t => [
+                    document.getElementById(t + '-table').getBoundingClientRect().width,
+                    document.getElementById(t + '-table_wrapper').clientWidth]))""")  # fmt: skip
+            assert len(widths) > 5 and all(scroll <= client for scroll, client in widths), widths
+            names = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '#findings-table thead th input')).map(i => i.placeholder)""")  # fmt: skip
+        finally:
+            browser.close()
+    assert errors == []
+    narrow = width < 1100  # the low-value columns go at narrow widths; search still covers them
+    assert ("system" in names and "event" in names) is not narrow and "detail" in names
+
+
+@pytest.mark.browser
+def test_a_trace_without_a_panel_shows_its_row_and_findings(demo, chromium, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    con, _ = demo
+    out = toolkit.report(con, tmp_path / "capped.html", max_panels=2)
+    embedded = set(_data(out.read_text())["panels"])
+    found = toolkit.findings(con)
+    counts = found[~found["trace_id"].isin(embedded)].groupby("trace_id").size()
+    tid = str(counts.index[0])
+    with sync_playwright() as p:
+        browser, page, errors = _open(p, chromium, out.as_uri())
+        try:
+            page.evaluate("id => { location.hash = '#trace=' + encodeURIComponent(id); }", tid)
+            page.wait_for_selector("#trace-panel .missing-panel")
+            text = page.inner_text("#trace-panel")
+            rows = page.locator("#trace-panel .missing-panel table tbody tr").count()
+            page.evaluate("() => { location.hash = '#trace=no-such-trace'; }")
+            page.wait_for_function(
+                "document.getElementById('trace-panel').dataset.trace === 'no-such-trace'"
+            )
+            unknown = page.inner_text("#trace-panel")
+        finally:
+            browser.close()
+    assert errors == []
+    assert f"Trace {tid}" in text and f"toolkit report --trace-id {json.dumps(tid)}" in text
+    assert f"Findings ({counts.iloc[0]})" in text and rows == counts.iloc[0]
+    assert "No trace with this id is listed" in unknown

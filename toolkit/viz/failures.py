@@ -67,15 +67,22 @@ def plot_failure_breakdown(
     if "all" in groups:
         groups.insert(0, groups.pop(groups.index("all")))
     df = df[df["group"].isin(groups)]
+    footnotes: list[str] = []
     if kind == "sunburst":
-        fig = _sunburst(df, groups, share_col, count_col, basis)
+        fig, footnotes = _sunburst(df, groups, share_col, count_col, basis)
     else:
         fig = _bars(df, groups, share_col, count_col, basis)
     style(fig, title, height=fig.layout.height)
-    if kind == "bar":  # room for the two-line panel titles under the chart title
-        fig.update_layout(margin={"t": 130, "b": 90})
     if len(totals) > len(groups):
-        note(fig, f"showing the {len(groups)} groups with most flags of {len(totals)}", y=-0.1)
+        footnotes.append(f"showing the {len(groups)} groups with most flags of {len(totals)}")
+    if kind == "bar":  # the title at the top, then the legend, then the two-line panel titles
+        fig.update_layout(margin={"t": 175, "b": 70},
+                          title={"y": 1 - 12 / fig.layout.height, "yanchor": "top"})  # fmt: skip
+        if footnotes:
+            note(fig, "<br>".join(footnotes), y=-45 / fig.layout.height)
+    elif footnotes:  # a line each, so that none runs off a narrow chart
+        fig.update_layout(margin={"b": 30 + 16 * len(footnotes)})
+        note(fig, "<br>".join(footnotes), y=-0.01)
     return fig
 
 
@@ -89,7 +96,11 @@ def _bars(df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis:
     for g in groups:
         n = _assessed_traces(df[df["group"] == g])
         titles.append(esc(g, 22) + (f"<br>n = {n:,} traces" if n and basis == "traces" else ""))
-    fig = make_subplots(rows=1, cols=len(groups), shared_yaxes=True, horizontal_spacing=0.02,
+    # Two panels a row at most: four side by side overlapped at notebook width (900 px).
+    n_cols = min(2, len(groups))
+    n_rows = -(-len(groups) // n_cols)
+    fig = make_subplots(rows=n_rows, cols=n_cols, shared_yaxes=True, horizontal_spacing=0.06,
+                        vertical_spacing=70 / (n_rows * (30 * len(order) + 70)),
                         subplot_titles=titles)  # fmt: skip
     top = (
         float(df.loc[df["assessed"], share_col].fillna(0).max() if df["assessed"].any() else 0)
@@ -97,7 +108,9 @@ def _bars(df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis:
     )
     cats = list(dict.fromkeys(df["category"]))
     in_legend: set = set()
-    for col, g in enumerate(groups, start=1):
+    for i_group, g in enumerate(groups):
+        row, col = divmod(i_group, n_cols)
+        row, col = row + 1, col + 1
         part = df[df["group"] == g]
         for i, cat in enumerate(cats):
             rows = part[(part["category"] == cat) & part["assessed"]]
@@ -114,26 +127,30 @@ def _bars(df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis:
                            for m, s, t, f in zip(rows["mode"], rows[share_col], rows["traces"],
                                                  rows["flags"], strict=True)],
                 hoverinfo="text",
-            ), row=1, col=col)  # fmt: skip
+            ), row=row, col=col)  # fmt: skip
             in_legend.add(cat)
-        xref = "x" if col == 1 else f"x{col}"
-        yref = "y" if col == 1 else f"y{col}"
+        xref = "x" if i_group == 0 else f"x{i_group + 1}"
+        yref = "y" if i_group == 0 else f"y{i_group + 1}"
         for m in part.loc[~part["assessed"], "mode"]:
             fig.add_annotation(x=0, y=labels[m], xref=xref, yref=yref, xanchor="left",
                                text="<i>not assessed</i>", showarrow=False,
                                font={"size": 11, "color": "#777777"})  # fmt: skip
-        fig.update_xaxes(range=[0, max(top * 1.35, 5)], row=1, col=col,
-                         title_text=f"share of {basis} (%)")  # fmt: skip
-    fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed",
-                     row=1, col=1, title_text="failure mode")  # fmt: skip
-    fig.update_layout(legend={"title": {"text": "category"}},
-                      height=int(260 + 34 * len(order)), bargap=0.25)  # fmt: skip
+        # room right of the longest bar for its label ("100% (12)")
+        fig.update_xaxes(range=[0, max(top * 1.6, 5)], row=row, col=col, ticksuffix="%")
+    fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
+    height = int(245 + n_rows * (30 * len(order) + 70))
+    fig.update_layout(
+        legend={"title": {"text": "category"}, "orientation": "h", "x": 0, "xanchor": "left",
+                "y": 1 - 72 / height, "yref": "container", "yanchor": "top"},
+        height=height, bargap=0.25,
+    )  # fmt: skip
     return fig
 
 
 def _sunburst(
     df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis: str
-) -> go.Figure:  # fmt: skip
+) -> tuple[go.Figure, list[str]]:  # fmt: skip
+    """The sunburst and its footnotes (the modes not assessed, a line per group)."""
     ids: list[str] = []
     labels: list[str] = []
     parents: list[str] = []
@@ -201,6 +218,5 @@ def _sunburst(
         ))  # fmt: skip
         fig.update_layout(height=620)
     if not_assessed:
-        note(fig, "not assessed (not shown, not zero): " + "; ".join(not_assessed),
-             y=-0.02)  # fmt: skip
-    return fig
+        not_assessed[0] = "not assessed (not shown, not zero): " + not_assessed[0]
+    return fig, not_assessed

@@ -76,7 +76,9 @@ def _positions(graph: nx.DiGraph, weight: dict, edge_weight: dict) -> dict:
 
         nodes.sort(key=bary)
         for i, n in enumerate(nodes):
-            pos[n] = (x, i - (len(nodes) - 1) / 2 + (0.2 if x % 2 else 0.0))
+            # odd layers a little lower: their labels go below the node, the even layers'
+            # above, so labels of neighbouring layers move apart rather than meet
+            pos[n] = (x, i - (len(nodes) - 1) / 2 - (0.2 if x % 2 else 0.0))
     return pos
 
 
@@ -175,15 +177,11 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
     ))  # fmt: skip
     loop_n = loops.set_index("child")["count"].to_dict()
     nodes = list(graph.nodes)
+    sizes = [10 + 14 * math.sqrt(weight[n] / top) for n in nodes]
     fig.add_trace(go.Scatter(
-        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text",
+        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers",
         name="event kind", showlegend=False,
-        text=[esc(n, 30) + (f" ↻{loop_n[n]}" if n in loop_n else "") for n in nodes],
-        # labels above in even layers, below in odd ones (raised a little): neighbours never meet
-        textposition=["top center" if pos[n][0] % 2 == 0 else "bottom center" for n in nodes],
-        textfont={"size": 10},
-        marker={"size": [10 + 14 * math.sqrt(weight[n] / top) for n in nodes],
-                "color": "#0072B2", "line": {"color": "white", "width": 1}},
+        marker={"size": sizes, "color": "#0072B2", "line": {"color": "white", "width": 1}},
         hovertext=[
             f"<b>{esc(n)}</b><br>reacted to by: {int(outgoing.get(n, 0)):,} events"
             f"<br>reacting to something: {int(incoming.get(n, 0)):,} events"
@@ -194,16 +192,49 @@ def plot_flow_graph(edges: pd.DataFrame, *, max_edges: int = 80) -> go.Figure:
     ))  # fmt: skip
     depth = max(p[0] for p in pos.values())
     tall = max(sum(1 for p in pos.values() if p[0] == x) for x in range(depth + 1))
+    height = int(min(max(520, 90 * tall + 220), 1400))
+    # Labels as annotations on a white ground: drawn above the edges, so a thick edge never
+    # hides one; on the side of the node where they do not meet the neighbouring layer's.
+    shifts = _label_shifts(pos, dict(zip(nodes, sizes, strict=True)),
+                           px_per_unit=(height - 140) / (tall + 1))  # fmt: skip
+    labels = [
+        {"x": pos[n][0], "y": pos[n][1], "xref": "x", "yref": "y", "showarrow": False,
+         "text": esc(n, 30) + (f" ↻{loop_n[n]}" if n in loop_n else ""), "yshift": shifts[n],
+         "bgcolor": "rgba(255,255,255,0.85)", "borderpad": 1, "font": {"size": 10}}
+        for n in nodes
+    ]  # fmt: skip
+    fig.update_layout(annotations=[*fig.layout.annotations, *labels])
     title = f"{TITLE}: {len(graph)} event kinds, {int(df['count'].sum()):,} reactions"
     title += "<br><sup>arrow width: number of reactions; colour: p95 reaction latency</sup>"
     style(fig, title, "causal depth (steps from the first event kind)", None,
-          height=int(min(max(520, 90 * tall + 220), 1400)))  # fmt: skip
+          height=height)  # fmt: skip
     fig.update_xaxes(tickmode="array", tickvals=list(range(depth + 1)), zeroline=False,
                      showgrid=False, range=[-0.6, depth + 0.6])  # fmt: skip
     fig.update_yaxes(visible=False, range=[-(tall + 1) / 2, (tall + 1) / 2])
     if len(edges) > len(df):
         note(fig, f"showing the {len(df)} most frequent of {len(edges)} edges", y=-0.1)
     return fig
+
+
+LABEL_PX = 16  # the height of a node label, with its ground
+
+
+def _label_shifts(pos: dict, sizes: dict, *, px_per_unit: float) -> dict:
+    """The vertical offset (px) of each node's label: above the node in even layers, below in
+    odd ones, unless that label would meet one of the layer before (labels are wider than the
+    gap between layers at notebook width): then on the other side, if that one is free."""
+    shifts: dict = {}
+    placed: dict[int, list[tuple[float, float]]] = {}
+    for n in sorted(pos, key=lambda n: (pos[n][0], pos[n][1])):
+        x, y = pos[n]
+        gap = sizes[n] / 2 + 9
+        spans = {s: (y * px_per_unit + s - LABEL_PX / 2, y * px_per_unit + s + LABEL_PX / 2)
+                 for s in ([gap, -gap] if x % 2 == 0 else [-gap, gap])}  # fmt: skip
+        before = placed.get(x - 1, [])
+        free = [s for s, (lo, hi) in spans.items() if all(hi <= a or lo >= b for a, b in before)]
+        shifts[n] = free[0] if free else next(iter(spans))
+        placed.setdefault(x, []).append(spans[shifts[n]])
+    return shifts
 
 
 def _edge_hover(row) -> str:

@@ -72,7 +72,7 @@ nav.toc { position: sticky; top: 0; background: #fff; z-index: 10; padding: 8px 
 .card b { display: block; font-size: 22px; }
 table.tbl { border-collapse: collapse; font-size: 13px; margin: 8px 0; width: 100%; }
 table.tbl th, table.tbl td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px;
-  text-align: left; vertical-align: top; overflow-wrap: anywhere; }
+  text-align: left; vertical-align: top; overflow-wrap: break-word; }
 table.tbl th { background: #eef2f6; white-space: nowrap; position: sticky; top: 0; }
 td.content { white-space: pre-wrap; font-family: monospace; font-size: 12px; width: 55%;
              overflow-wrap: anywhere; }
@@ -108,7 +108,9 @@ TRACE_LINK_JS = """function (data, type) {
   return '<a class="trace-link" href="#trace=' + encodeURIComponent(raw) + '">' + data + '</a>';
 }"""
 SEVERITY_JS = """function (data, type) {
-  return type === 'sort' || type === 'type' ? data : ['error', 'warning', 'info'][data - 1];
+  if (type === 'sort' || type === 'type') return data;
+  var name = ['error', 'warning', 'info'][data - 1];
+  return type === 'display' ? '<span class="sev-' + name + '">' + name + '</span>' : name;
 }"""
 OUTCOME_JS = """function (data, type) {
   return type === 'display' && data === 'failure' ? '<span class="out-failure">failure</span>' : data;
@@ -335,8 +337,8 @@ def _datatable(df: pd.DataFrame, table_id: str, renders: dict[str, str], *, page
         {"targets": i, "type": "num" if pd.api.types.is_numeric_dtype(df[c]) else "string"}
         for i, c in enumerate(df.columns)
     ]
-    defs += [{"targets": list(df.columns).index(c), "render": JavascriptFunction(js)}
-             for c, js in renders.items()]  # fmt: skip
+    defs += [{"targets": list(df.columns).index(c), "render": JavascriptFunction(js),
+              "className": "dt-left"} for c, js in renders.items()]  # fmt: skip
     frame = str(to_html_datatable(
         df.head(0), table_id=table_id, connected=False, allow_html=True, maxColumns=0,
         showIndex=False, order=[], pageLength=page, lengthMenu=[10, 25, 100, 500],
@@ -463,7 +465,8 @@ def _panel(
     parts = [f'<div class="panel-head"><h3>Trace {_cell(tid, 120)}</h3><dl>{head}</dl></div>']
     cols = ["severity", "kind", "event_id", "ts", "detail"]
     parts.append("<h4>Findings</h4>" + _static_table(mine[cols], "findings in this trace"))
-    figures = [plot_waterfall(graph, found)]
+    timed = any(d.get("ts") is not None for _, d in graph.nodes(data=True))
+    figures = [plot_waterfall(graph, found)] if timed else []
     if graph.number_of_nodes() <= SMALL_GRAPH:
         figures.append(plot_event_graph(graph, found))
     parts += [f'<div class="figure" data-figure="{i}"></div>' for i in range(len(figures))]
@@ -475,22 +478,26 @@ def _panel(
             if len(steps) > len(shown) else "")  # fmt: skip
     cols = ["step", "offset", "agent", "addressee", "kind", "name", "status", "duration",
             "findings", "content"]  # fmt: skip
+    # columns this trace never fills (no times in a chat log, say) only take room
+    cols = [c for c in cols if c in ("step", "content")
+            or shown[c].replace({"—": None, "": None}).notna().any()]  # fmt: skip
     parts.append(f"<h4>{what}: one row per event, full content</h4>"
                  + _static_table(shown[cols], "events", content=("content",)) + more)  # fmt: skip
     return {"html": "\n".join(parts), "figures": [_spec(f) for f in figures]}
 
 
 def _pick_panels(
-    first_pages: list[str], found: pd.DataFrame, trace_id: str | None, limit: int
-) -> list[str]:
+    first_pages: list[str], found: pd.DataFrame, listed: list[str], trace_id: str | None,
+    limit: int,
+) -> list[str]:  # fmt: skip
     """The traces that get a panel, at most ``limit``: the requested one, the traces on the
-    first page of each table (what a reader clicks first), then the worst (most errors, then
-    most findings)."""
+    first page of each table (what a reader clicks first), the worst (most errors, then most
+    findings), then the others in the trace table's order."""
     rank = found.assign(err=found["severity"].eq("error")).groupby("trace_id").agg(
         err=("err", "sum"), n=("kind", "size"))  # fmt: skip
     worst = rank.sort_values(["err", "n"], ascending=False, kind="stable").index
     wanted = [] if trace_id is None else [trace_id]
-    chosen = list(dict.fromkeys([*wanted, *first_pages, *worst[:limit]]))
+    chosen = list(dict.fromkeys([*wanted, *first_pages, *worst[:limit], *listed[:limit]]))
     return [str(t) for t in chosen[:limit]]
 
 
@@ -545,7 +552,8 @@ def report(
         classify: run :func:`toolkit.classify` (the MAST rules; stores annotations) first.
         title: the page title.
         max_panels: the most trace panels embedded: the requested trace, those on the first
-            page of each table, then the most severe. Every trace is still listed; opening one
+            page of each table, the most severe, then the others as the trace table lists
+            them. Every trace is still listed; opening one
             without a panel shows its row and findings and how to get its panel.
 
     Returns:
@@ -626,7 +634,7 @@ def report(
     page.add(_datatable(rows, "traces-table", {"trace": TRACE_LINK_JS, "outcome": OUTCOME_JS}))
 
     first_pages = [*found["trace_id"].head(FIRST_PAGE), *listed["trace_id"].head(FIRST_PAGE)]
-    chosen = _pick_panels(first_pages, found, trace_id, max_panels)
+    chosen = _pick_panels(first_pages, found, list(listed["trace_id"]), trace_id, max_panels)
     in_scope = set(traces["trace_id"])
     chosen = [t for t in chosen if t in in_scope]
     first = trace_id if trace_id is not None else (chosen[0] if chosen else None)

@@ -243,13 +243,15 @@ def plot_waterfall(
     longest = max((len(t) for t in df["label"].str.replace(r"&[a-z#0-9]+;", "_", regex=True)),
                   default=4)  # fmt: skip
     left = int(min(7 * longest + INDENT_PX * int(df["depth"].max()) + 24, 420))
-    for row, depth, label, failed in zip(df["row"], df["depth"], df["label"], df["failed"],
-                                         strict=True):  # fmt: skip
-        fig.add_annotation(
-            text=label, x=0, xref="paper", y=row, yref="y", xanchor="left", showarrow=False,
-            xshift=-left + 6 + INDENT_PX * int(depth), align="left",
-            font={"size": 11, "color": ERROR_RED if failed else "#222222"},
-        )  # fmt: skip
+    # one layout update for all names: an add_annotation per row copies the list each time
+    names = [
+        {"text": label, "x": 0, "xref": "paper", "y": row, "yref": "y", "xanchor": "left",
+         "showarrow": False, "xshift": -left + 6 + INDENT_PX * int(depth), "align": "left",
+         "font": {"size": 11, "color": ERROR_RED if failed else "#222222"}}
+        for row, depth, label, failed in zip(df["row"], df["depth"], df["label"], df["failed"],
+                                             strict=True)
+    ]  # fmt: skip
+    fig.update_layout(annotations=names)
     fig.update_layout(barmode="overlay", bargap=0.2, legend={"title": {"text": "agent"}},
                       margin={"l": left, "t": 90})  # fmt: skip
     fig.update_yaxes(
