@@ -148,17 +148,17 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             return
         stage_cloudevents(con, f"{path}#")
     else:  # a block of lines at a time: memory stays bounded whatever the file's size
+        con.execute("DROP TABLE IF EXISTS raw_records")
         for block in line_blocks(con, path):
-            con.register("_lines", block)
+            con.register("raw_records", block)  # read where Arrow holds it, not copied
             try:
-                con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _lines")
+                stage_cloudevents(con, f"{path}:")
             finally:
-                con.unregister("_lines")
-            stage_cloudevents(con, f"{path}:")
+                con.unregister("raw_records")
 
 
 def stage_cloudevents(con: duckdb.DuckDBPyConnection, origin_prefix: str) -> None:
-    """Validate and map the records in the temp table ``raw_records(ord, raw)``.
+    """Validate and map the records in the table (or view) ``raw_records(ord, raw)``.
 
     Each record is parsed once; its origin is ``origin_prefix`` followed by its ``ord``.
     """
