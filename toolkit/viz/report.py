@@ -74,8 +74,8 @@ table.tbl { border-collapse: collapse; font-size: 13px; margin: 8px 0; width: 10
 table.tbl th, table.tbl td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px;
   text-align: left; vertical-align: top; overflow-wrap: break-word; }
 table.tbl th { background: #eef2f6; white-space: nowrap; position: sticky; top: 0; }
-td.content { white-space: pre-wrap; font-family: monospace; font-size: 12px; width: 55%;
-             overflow-wrap: anywhere; }
+table.tbl td.content { white-space: pre-wrap; font-family: monospace; font-size: 12px;
+                      width: 55%; overflow-wrap: anywhere; }
 .scroll { max-height: 560px; overflow: auto; border: 1px solid #eee; }
 #trace-panel { border: 2px solid #0072B2; border-radius: 6px; padding: 4px 16px 16px;
                min-height: 80px; }
@@ -87,6 +87,7 @@ a.trace-link { font-family: monospace; }
 .figure { margin: 12px 0 24px; }
 table.dataTable { table-layout: auto; }
 table.dataTable td { vertical-align: top; overflow-wrap: anywhere; max-width: 460px; }
+#findings-table td:nth-child(2) { min-width: 10.5em; }
 table.dataTable td:has(a.trace-link) { word-break: break-all; }
 table.dataTable thead input { width: 100%; min-width: 3em; box-sizing: border-box; }
 .dt-container { overflow-x: auto; }
@@ -142,12 +143,6 @@ SCRIPT = """
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
     return new Response(stream).text();
   }
-  const plotly = gunzip(document.getElementById('plotly-gz').textContent.trim()).then(function (src) {
-    const s = document.createElement('script');
-    s.textContent = src;
-    document.head.appendChild(s);
-    return window.Plotly;
-  });
   function plot(holder, spec) {
     if (!spec.layout.template) spec.layout.template = data.template;
     const div = document.createElement('div');
@@ -186,6 +181,16 @@ SCRIPT = """
   }
   loaded('findings-table');
   loaded('traces-table');
+  // plotly.js is unpacked once both tables hold their rows: on a busy machine the tables,
+  // what a reader reaches for first, are ready sooner
+  const plotly = Promise.all([loaded('findings-table'), loaded('traces-table')]).then(function () {
+    return gunzip(document.getElementById('plotly-gz').textContent);
+  }).then(function (src) {
+    const s = document.createElement('script');
+    s.textContent = src;
+    document.head.appendChild(s);
+    return window.Plotly;
+  });
   function text(tag, content, className) {
     const el = document.createElement(tag);
     el.textContent = content;
@@ -207,8 +212,8 @@ SCRIPT = """
     box.appendChild(text('h3', 'Trace ' + tid));
     box.appendChild(text('p', 'No span tree or transcript is embedded for this trace: the ' +
       'report holds them for ' + data.n_panels + ' traces (those on the first page of each ' +
-      'table, then the most severe). Its row and findings are below; for its full panel, ' +
-      'write a report with: toolkit report --trace-id ' + JSON.stringify(tid), 'note'));
+      'table, the most severe, then in list order). Its row and findings are below; for its ' +
+      'full panel, write a report with: toolkit report --trace-id ' + JSON.stringify(tid), 'note'));
     const row = (await rowsOf('traces-table', tid))[0];
     if (row === undefined) {
       box.appendChild(text('p', 'No trace with this id is listed in this report.', 'note'));
@@ -273,21 +278,22 @@ SCRIPT = """
     draw(document.body);
   }
   const picker = document.getElementById('system-picker');
+  function bySystem(settings, row, i, raw) {
+    const col = data.system_column[settings.nTable.id];
+    return col === undefined || raw[col] === data.systems[Number(picker.value)];
+  }
   if (picker) {
     picker.addEventListener('change', async function () {
       const v = picker.value;
       showSystem(v === '' ? data.default_system : v);
       const mod = await window[data.itables_key];
+      // the filter is there only while a system is picked: it runs on every row at each draw
+      const filters = mod.jQuery.fn.dataTable.ext.search;
+      const at = filters.indexOf(bySystem);
+      if (v === '' && at >= 0) filters.splice(at, 1);
+      if (v !== '' && at < 0) filters.push(bySystem);
       mod.jQuery('table.report-table').each(function () {
         mod.jQuery(this).DataTable().draw();
-      });
-    });
-    window[data.itables_key].then(function (mod) {
-      mod.jQuery.fn.dataTable.ext.search.push(function (settings, row, i, raw) {
-        const v = picker.value;
-        if (v === '') return true;
-        const col = data.system_column[settings.nTable.id];
-        return col === undefined || raw[col] === data.systems[Number(v)];
       });
     });
   }
