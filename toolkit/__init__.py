@@ -16,6 +16,7 @@ from toolkit.analyze import (
     hangs,
     late_events,
     latency,
+    open_traces,
     sessions,
     summary,
     traces,
@@ -32,7 +33,7 @@ from toolkit.classify import (
 from toolkit.db import connect, query, trace_sql
 from toolkit.export import export_ocel, export_xes, to_pm4py
 from toolkit.ingest import IngestError, detect_format, export_parquet, ingest
-from toolkit.receive import open_traces, receive
+from toolkit.receive import receive
 from toolkit.simulate import simulate
 from toolkit.viz import (
     plot_event_graph,

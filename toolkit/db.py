@@ -159,6 +159,28 @@ def trace_sql(con: Any, tracer: StatementTracer | None) -> _Tracing:
     return _Tracing(con, previous)
 
 
+_LIVE: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def mark_live(con: Any, live: bool) -> None:
+    """Say that a receiver is (or no longer is) filling ``con``'s database: the analyses then
+    measure waits to now, not to the data's end (see ``toolkit.hangs``). Counted, so that
+    two receivers on one connection both have to stop."""
+    count = _LIVE.get(con, 0) + (1 if live else -1)
+    if count > 0:
+        _LIVE[con] = count
+    else:
+        _LIVE.pop(con, None)
+
+
+def is_live(con: Any) -> bool:
+    """Whether a receiver is filling ``con``'s database (see :func:`mark_live`)."""
+    try:
+        return _LIVE.get(con, 0) > 0
+    except TypeError:  # a connection that cannot be weakly referenced is never marked
+        return False
+
+
 def tracer_of(con: Any) -> StatementTracer | None:
     """The tracer set on ``con`` with :func:`trace_sql`, if any."""
     return _TRACERS.get(con)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import toolkit
-from tests.analyze.cases import ce, chain, load
+from tests.analyze.cases import T0, ce, chain, load
 
 ANALYSES = [toolkit.unhandled_events, toolkit.duplicates, toolkit.late_events, toolkit.hangs,
             toolkit.escalations, toolkit.findings, toolkit.flow_edges, toolkit.latency, toolkit.summary]  # fmt: skip
@@ -241,6 +241,44 @@ def test_trace_without_terminal_event_points_at_its_last_event(con, tmp_path):
 def test_no_terminal_types_in_the_data_means_no_missing_terminal(con, tmp_path):
     load(con, tmp_path, chain("a", ["msg", "msg", "msg"]) + chain("b", ["msg", "msg"]))
     assert toolkit.hangs(con).empty
+
+
+def test_a_wait_is_measured_to_its_own_system_not_to_another_systems_later_data(con, tmp_path):
+    day = 86_400
+    load(con, tmp_path, [
+        ce("q", "call", src="agent", target="tool", timeout=1000, system="alpha"),
+        ce("end", "tick", src="clock", t=5, trace="t2", system="alpha"),
+        ce("far", "tick", src="clock", t=60 * day, trace="t3", system="beta"),
+    ])  # fmt: skip
+    assert rows(toolkit.hangs(con), "event_id", "waited_s") == [("q", 5.0)]
+    assert rows(toolkit.hangs(con, as_of="2026-01-02T00:00:00Z"), "event_id", "waited_s") == [
+        ("q", day)
+    ]
+
+
+def test_on_a_live_connection_a_run_still_going_is_not_a_hang(con, tmp_path):
+    from datetime import UTC, datetime
+
+    from toolkit.db import mark_live
+
+    now = datetime.now(UTC)
+    seconds = (now - T0).total_seconds()
+    records = _ended("a", []) + _ended("b", [])
+    records += chain("c", ["start", "work"], t0=seconds - 1000)  # quiet for 1000 s: over
+    records += chain("d", ["start", "work"], t0=seconds - 10)  # active 9 s ago: still open
+    load(con, tmp_path, records)
+    missing = [("c", "missing_terminal"), ("d", "missing_terminal")]
+    assert rows(toolkit.hangs(con), "trace_id", "kind") == missing  # files: judged at the end
+    mark_live(con, True)
+    try:
+        assert rows(toolkit.hangs(con), "trace_id", "kind") == [("c", "missing_terminal")]
+        assert rows(toolkit.hangs(con, grace=0), "trace_id", "kind") == missing
+        assert set(toolkit.findings(con).query("kind == 'missing_terminal'")["trace_id"]) == {"c"}
+        assert list(toolkit.open_traces(con)["trace_id"]) == ["d"]
+        assert 998 < toolkit.hangs(con).loc[0, "waited_s"] < 1100  # to now, not to the data's end
+    finally:
+        mark_live(con, False)
+    assert rows(toolkit.hangs(con), "trace_id", "kind") == missing
 
 
 # ---- escalations ------------------------------------------------------------------------------

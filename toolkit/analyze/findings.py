@@ -9,7 +9,12 @@ import pandas as pd
 
 from toolkit.analyze.delivery import duplicates_query, late_events_query
 from toolkit.analyze.failures import errors_query
-from toolkit.analyze.flow import escalations_query, hangs_query, unhandled_events_query
+from toolkit.analyze.flow import (
+    escalations_query,
+    hangs_query,
+    live_defaults,
+    unhandled_events_query,
+)
 from toolkit.analyze.scope import Filters, Query, choice, run, scoped
 
 # The vocabulary of the simulator's truth.csv for event-flow findings, with a severity each.
@@ -36,17 +41,21 @@ def findings(
 
     Runs :func:`unhandled_events`, :func:`duplicates`, :func:`late_events`, :func:`hangs` and
     :func:`escalations` and :func:`errors` with their defaults (``terminal_types`` passed on)
-    and stacks their rows. A recovered error is a warning.
+    and stacks their rows. A recovered error is a warning. On a connection a receiver is
+    filling, hangs are judged at the present moment and traces still open are left out (see
+    :func:`hangs`).
 
     Returns:
         Columns ``trace_id``, ``event_id``, ``kind`` (one of ``FINDING_KINDS``, the words of
         the simulator's ``truth.csv``), ``severity`` (error, warning, info), ``detail``.
     """
+    as_of, grace = live_defaults(con, None, None)
     parts = [
         (unhandled_events_query(terminal_types=terminal_types, **filters), "'unhandled'", "reason"),
         (duplicates_query(**filters), "kind", "detail"),
         (late_events_query(terminal_types=terminal_types, **filters), "kind", "detail"),
-        (hangs_query(terminal_types=terminal_types, **filters), "kind", "detail"),
+        (hangs_query(terminal_types=terminal_types, as_of=as_of, grace=grace, **filters),
+         "kind", "detail"),
         (escalations_query(**filters), "'escalation'",
          "'handed to ' || coalesce(target, '?') || ' (' || trigger || ')'"),
         (errors_query(**filters), "'error'", "detail"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Unpack
 
 import duckdb
@@ -10,6 +10,7 @@ import pandas as pd
 
 from toolkit.analyze.delivery import KEYED_SQL, LATE_RESPONSE_SQL
 from toolkit.analyze.scope import Filters, Query, run, scoped, terminal_types_sql
+from toolkit.db import is_live
 
 UNHANDLED_COLUMNS = ["trace_id", "event_id", "type", "source", "target", "ts", "reason"]
 HANG_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "target", "ts", "waited_s",
@@ -159,10 +160,46 @@ def unhandled_events(
     )
 
 
+def _at(as_of: datetime | str | None) -> str | None:
+    return as_of.isoformat() if isinstance(as_of, datetime) else as_of
+
+
+# When each system was last observed: ``as_of`` if given, else the latest event of that system
+# (a hang in one system is not measured against another system's later data).
+OBSERVED_SQL = """observed AS (
+    SELECT sys, coalesce($as_of::TIMESTAMPTZ, max(ts)) AS at FROM _toolkit_uev GROUP BY sys)"""
+
+# Traces that may still be running at ``observed``: activity (an event, a span's start or end)
+# less than ``grace`` seconds before it and no ended root span.
+OPEN_SQL = """open_trace AS (
+    SELECT u.trace_id, nullif(min(u.sys), '') AS system, sum(u.records) AS events,
+           min(u.ts) AS first_ts, max(coalesce(u.end_ts, u.ts)) AS last_ts,
+           date_diff('microsecond', max(coalesce(u.end_ts, u.ts)), min(o.at)) / 1e6 AS idle_s,
+           bool_or(u.kind IN ('span', 'message') AND u.parent_span_id IS NULL) AS has_root,
+           bool_or(u.kind IN ('span', 'message')) AS has_spans
+    FROM uev u JOIN observed o ON o.sys = u.sys
+    GROUP BY u.trace_id
+    HAVING NOT bool_or(u.kind IN ('span', 'message') AND u.parent_span_id IS NULL
+                       AND u.end_ts IS NOT NULL)
+       AND date_diff('microsecond', max(coalesce(u.end_ts, u.ts)), min(o.at)) / 1e6 < $grace)"""
+
+
+def live_defaults(
+    con: duckdb.DuckDBPyConnection, as_of: datetime | str | None, grace: float | None
+) -> tuple[datetime | str | None, float]:
+    """``as_of`` and ``grace`` as the analyses read them: on a connection that a receiver is
+    filling (``toolkit.receive``), now and 120 s; otherwise the data's end and 0."""
+    live = is_live(con)
+    if as_of is None and live:
+        as_of = datetime.now(UTC)
+    return as_of, (120.0 if live else 0.0) if grace is None else grace
+
+
 def hangs_query(
     *,
     timeout: float | None = None,
     as_of: datetime | str | None = None,
+    grace: float = 0.0,
     terminal_types: list[str] | None = None,
     **filters: Unpack[Filters],
 ) -> Query:
@@ -171,11 +208,12 @@ def hangs_query(
     params |= {
         "timeout_s": timeout,
         "terminal_types": terminal_types,
-        "as_of": as_of.isoformat() if isinstance(as_of, datetime) else as_of,
+        "as_of": _at(as_of),
+        "grace": grace,
     }
     ctes = [
-        base, terminal_types_sql(terminal_types),
-        "observed AS (SELECT coalesce($as_of::TIMESTAMPTZ, (SELECT max(ts) FROM events)) AS at)",
+        base, terminal_types_sql(terminal_types), OBSERVED_SQL,
+        *([OPEN_SQL] if grace > 0 else []),  # with grace 0 no trace is open
         """answered AS (
             SELECT DISTINCT e.pk FROM cause e
             JOIN uev r ON r.k = e.pk
@@ -189,13 +227,15 @@ def hangs_query(
             WHERE timeout_ms IS NOT NULL
                OR ($timeout_s IS NOT NULL AND type IN (SELECT type FROM usually_answered)))""",
     ]  # fmt: skip
+    # an open trace has not missed its terminal event yet
+    still_open = "AND l.trace_id NOT IN (SELECT trace_id FROM open_trace)" if grace > 0 else ""
     waited = "date_diff('microsecond', {t}, o.at) / 1e6"
     select = f"""
         SELECT r.trace_id, r.event_id, 'hang' AS kind, r.type, r.source, r.target, r.ts,
                {waited.format(t="r.ts")} AS waited_s,
                'no response; waited ' || round({waited.format(t="r.ts")}, 3)::DOUBLE::VARCHAR
                    || ' s, timeout ' || r.limit_s::DOUBLE::VARCHAR || ' s' AS detail
-        FROM request r CROSS JOIN observed o
+        FROM request r JOIN observed o ON o.sys = r.sys
         LEFT JOIN answered a ON a.pk = r.k
         WHERE a.pk IS NULL AND {waited.format(t="r.ts")} > r.limit_s
         UNION ALL
@@ -203,9 +243,10 @@ def hangs_query(
                {waited.format(t="l.ts")},
                'never reached ' || (SELECT string_agg(type, ' / ' ORDER BY type) FROM terminal_type tt
                                     WHERE tt.sys = l.sys) || '; the last event is ' || l.type
-        FROM last_event l CROSS JOIN observed o
+        FROM last_event l JOIN observed o ON o.sys = l.sys
         WHERE EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = l.sys) AND l.trace_id NOT IN (
             SELECT trace_id FROM uev u SEMI JOIN terminal_type tt ON tt.sys = u.sys AND tt.type = u.type)
+            {still_open}
         ORDER BY trace_id, ts, event_id, kind
     """
     return Query(ctes, select, params, HANG_COLUMNS)
@@ -213,8 +254,8 @@ def hangs_query(
 
 def hangs(
     con: duckdb.DuckDBPyConnection, *, timeout: float | None = None,
-    as_of: datetime | str | None = None, terminal_types: list[str] | None = None,
-    **filters: Unpack[Filters],
+    as_of: datetime | str | None = None, grace: float | None = None,
+    terminal_types: list[str] | None = None, **filters: Unpack[Filters],
 ) -> pd.DataFrame:  # fmt: skip
     """Requests that got no response, and traces that never reached a terminal event.
 
@@ -222,26 +263,80 @@ def hangs(
       any event whose type is usually answered by someone else) that no one other than its
       requester ever answered, and that had waited longer than its timeout by ``as_of``.
     * ``missing_terminal``: a trace without an event of a terminal type (declared in
-      ``terminal_types`` or learnt: see ``terminal_types_sql``); the row points at the trace's
-      last recorded event (latest ``ts``, then source order). Data without terminal types
-      yields no such rows.
+      ``terminal_types`` or learnt: see ``terminal_types_sql``), unless it is still open (see
+      :func:`open_traces`); the row points at the trace's last recorded event (latest ``ts``,
+      then source order). Data without terminal types yields no such rows.
+
+    Waits are measured to ``as_of``, or, without it, to the latest event of the trace's own
+    system: a run is never judged against another system's later data.
 
     Args:
         con: the connection.
         timeout: seconds a request may wait, for requests that declare no timeout; ``None``
             checks only requests that declare one.
-        as_of: the time of observation; ``None`` uses the latest event in the database.
+        as_of: the time of observation; ``None`` is now on a connection a receiver is
+            filling (live data), else the latest event of each system (files).
+        grace: seconds of quiet before a trace without an ended root span counts as over;
+            ``None`` is 120 on a live connection, else 0 (every trace is over).
         terminal_types: event types that end a trace; ``None`` learns them.
         **filters: ``trace_id``, ``system``, ``start``, ``end``.
 
     Returns:
         Columns ``trace_id``, ``event_id``, ``kind`` (``hang`` or ``missing_terminal``),
         ``type``, ``source``, ``target``, ``ts``, ``waited_s`` (seconds from the event to
-        ``as_of``), ``detail``.
+        the time of observation), ``detail``.
     """
-    return run(
-        con, hangs_query(timeout=timeout, as_of=as_of, terminal_types=terminal_types, **filters)
+    as_of, grace = live_defaults(con, as_of, grace)
+    query = hangs_query(
+        timeout=timeout, as_of=as_of, grace=grace, terminal_types=terminal_types, **filters
     )
+    return run(con, query)
+
+
+OPEN_COLUMNS = ["trace_id", "system", "events", "first_ts", "last_ts", "idle_s", "has_root", "why"]
+
+
+def open_traces_query(
+    *, as_of: datetime | str | None = None, grace: float = 120.0, **filters: Unpack[Filters]
+) -> Query:
+    """The query behind :func:`open_traces`."""
+    base, params = scoped(**filters)
+    params |= {"as_of": _at(as_of), "grace": grace}
+    select = """
+        SELECT trace_id, system, events, first_ts, last_ts, idle_s, has_root,
+               CASE WHEN has_root THEN 'its root span has not ended'
+                    WHEN has_spans THEN 'its root span has not arrived'
+                    ELSE 'active within the grace period' END AS why
+        FROM open_trace ORDER BY last_ts DESC, trace_id"""
+    return Query([base, OBSERVED_SQL, OPEN_SQL], select, params, OPEN_COLUMNS)
+
+
+def open_traces(
+    con: duckdb.DuckDBPyConnection, *, as_of: datetime | str | None = None,
+    grace: float = 120.0, **filters: Unpack[Filters],
+) -> pd.DataFrame:  # fmt: skip
+    """Traces that may still be running at ``as_of``: findings on them may be premature.
+
+    A trace is open when something happened in it (an event, or a span start or end) less than
+    ``grace`` seconds before ``as_of``, and it has no ended root span (a span without an
+    enclosing span, with an end time): a span tree is complete when its root ends, an event
+    log when it goes quiet. Exporters send spans when they end, so a long model call shows
+    nothing until it returns: choose ``grace`` above the longest step.
+
+    Args:
+        con: the connection.
+        as_of: the time of observation; ``None`` is now (live data). For files, pass the
+            data's end.
+        grace: seconds of silence after which a trace without an ended root counts as over.
+        **filters: ``trace_id``, ``system``, ``start``, ``end``.
+
+    Returns:
+        Columns ``trace_id``, ``system``, ``events``, ``first_ts``, ``last_ts`` (its latest
+        start or end), ``idle_s`` (seconds from ``last_ts`` to ``as_of``), ``has_root`` (a
+        root span has arrived, not yet ended), ``why``; the most recently active first.
+    """
+    at = datetime.now(UTC) if as_of is None else as_of
+    return run(con, open_traces_query(as_of=at, grace=grace, **filters))
 
 
 # A handoff between agents is routine; one to a human target is an escalation (human_targets).

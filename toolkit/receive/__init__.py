@@ -13,8 +13,10 @@ An answer is sent once the request's batch is committed (or rejected), so a 200 
 and ``partial_success`` counts exactly the spans that went to ``rejects``. A full queue answers
 503 with ``Retry-After`` (OTLP exporters retry with back-off).
 
-:func:`open_traces` says which traces are still running: an analysis run during ingest sees
-them as they are so far (a trace without its root span yet, a request not yet answered).
+``toolkit.open_traces`` says which traces are still running: an analysis run during ingest sees
+them as they are so far (a trace without its root span yet, a request not yet answered); while
+a receiver runs, ``toolkit.hangs`` and ``toolkit.findings`` judge at the present moment and
+leave out the traces still open.
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
-import pandas as pd
 
-from toolkit.db import query
+from toolkit.db import mark_live
 from toolkit.ingest import otlp
 from toolkit.receive.protocol import (
     PROTOBUF,
@@ -86,6 +86,7 @@ class Receiver:
     ) -> None:
         self.max_body = max_body
         self.timeout = timeout
+        self._con = con
         self._lock = threading.Lock()
         self._counts = {"requests": 0, "accepted": 0, "refused": 0}
         self._last_error: str | None = None
@@ -108,6 +109,7 @@ class Receiver:
             daemon=True,
         )
         self._serving.start()
+        mark_live(con, True)  # the analyses on con now judge hangs at the present moment
         self.stopped = False
         self.grpc_port: int | None = None  # the OTLP/gRPC port, when one was asked for
         self._grpc: Any = None
@@ -175,6 +177,7 @@ class Receiver:
             self.writer.gate.set()
             self.writer.stopping.set()
             self.writer.join(timeout)
+            mark_live(self._con, False)
         return self.counters
 
     def __enter__(self) -> Receiver:
@@ -391,60 +394,3 @@ def receive(
         timeout=timeout,
         grpc_port=grpc_port,
     )
-
-
-OPEN_COLUMNS = ["trace_id", "system", "events", "first_ts", "last_ts", "idle_s", "has_root", "why"]
-
-
-def open_traces(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    as_of: datetime | str | None = None,
-    grace: float = 120.0,
-) -> pd.DataFrame:
-    """Traces that may still be running at ``as_of``: findings on them may be premature.
-
-    A trace is open when something happened in it (an event, or a span start or end) less than
-    ``grace`` seconds before ``as_of``, and it has no ended root span (a span without an
-    enclosing span, with an end time): a span tree is complete when its root ends, an event
-    log when it goes quiet. Exporters send spans when they end, so a long model call shows
-    nothing until it returns: choose ``grace`` above the longest step.
-
-    Args:
-        con: the connection.
-        as_of: the time of observation; ``None`` is now (live data). For files, pass the
-            data's end.
-        grace: seconds of silence after which a trace without an ended root counts as over.
-
-    Returns:
-        Columns ``trace_id``, ``system``, ``events``, ``first_ts``, ``last_ts`` (its latest
-        start or end), ``idle_s`` (seconds from ``last_ts`` to ``as_of``), ``has_root`` (a
-        root span has arrived, not yet ended), ``why``; the most recently active first.
-    """
-    at = as_of.isoformat() if isinstance(as_of, datetime) else as_of
-    if at is None:
-        at = datetime.now(UTC).isoformat()
-    df = query(
-        con,
-        """
-        SELECT e.trace_id, any_value(t.system) AS system, count(*) AS events,
-               min(e.ts) AS first_ts, max(coalesce(e.end_ts, e.ts)) AS last_ts,
-               date_diff('microsecond', max(coalesce(e.end_ts, e.ts)), $at::TIMESTAMPTZ) / 1e6
-                   AS idle_s,
-               bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL) AS has_root,
-               CASE WHEN bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL)
-                    THEN 'its root span has not ended'
-                    WHEN bool_or(e.kind IN ('span', 'message')) THEN 'its root span has not arrived'
-                    ELSE 'active within the grace period' END AS why
-        FROM events e LEFT JOIN traces t USING (trace_id)
-        GROUP BY e.trace_id
-        HAVING NOT bool_or(e.kind IN ('span', 'message') AND e.parent_span_id IS NULL
-                           AND e.end_ts IS NOT NULL)
-           AND date_diff('microsecond', max(coalesce(e.end_ts, e.ts)), $at::TIMESTAMPTZ) / 1e6
-               < $grace
-        ORDER BY last_ts DESC, trace_id
-        """,
-        at=at,
-        grace=grace,
-    )
-    return df[OPEN_COLUMNS]
