@@ -8,6 +8,7 @@ floor for ``flow_graph``) and a PM4Py-style directly-follows graph with pandas (
 time, shift, count), and PM4Py's own ``discover_dfg`` when it is installed.
 
     python benchmarks/analyze.py [--events 1000000 10000000] [--memory-limit 2GB] [--trace]
+    python benchmarks/analyze.py --db sim10m.duckdb   # a copy of a database already loaded
 
 ``--trace`` prints each analysis's slowest statements (``toolkit.trace_sql``).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,21 +69,25 @@ def _pandas_dfg(con) -> pd.DataFrame:
     return pd.DataFrame({"a": df["type"], "b": nxt}).dropna().value_counts().reset_index()
 
 
-def run(n_events: int, memory_limit: str, trace: bool = False) -> None:
-    """Simulate ``n_events``, load them and time every analysis."""
-    print(f"\n== {n_events:,} events (DuckDB memory limit {memory_limit}) ==")
+def run(n_events: int, memory_limit: str, trace: bool = False, db: Path | None = None) -> None:
+    """Simulate ``n_events`` (or copy the database ``db``), load them and time every analysis."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # Simulate and stage in another process, so this one's peak RSS is the analyses' own.
         subprocess.run(
             [sys.executable, __file__, "--prepare", str(tmp), "--events", str(n_events),
-             "--memory-limit", memory_limit], check=True,
+             "--memory-limit", memory_limit, *(["--extra-only"] if db else [])], check=True,
         )  # fmt: skip
+        if db:
+            shutil.copy(db, tmp / "bench.duckdb")
         con = toolkit.connect(tmp / "bench.duckdb", memory_limit=memory_limit)
+        n_events = con.execute("SELECT count(*) FROM events").fetchall()[0][0] if db else n_events
+        print(f"\n== {n_events:,} events (DuckDB memory limit {memory_limit}) ==")
         toolkit.trace_sql(con, lambda sql, params, seconds: _STATEMENTS.append((seconds, sql)))
         results: list[tuple[str, float]] = []
-        _timed("ingest (Parquet) + derived", lambda: toolkit.ingest(con, tmp / "events.parquet"),
-               results)  # fmt: skip
+        if not db:
+            _timed("ingest (Parquet) + derived",
+                   lambda: toolkit.ingest(con, tmp / "events.parquet"), results)  # fmt: skip
         analyses = {
             "unhandled_events": toolkit.unhandled_events,
             "duplicates": toolkit.duplicates,
@@ -97,6 +103,8 @@ def run(n_events: int, memory_limit: str, trace: bool = False) -> None:
         timings: list[tuple[str, float]] = []
         from toolkit.analyze import derived
 
+        if db:  # made by another toolkit version, maybe: not part of the analyses' time
+            _timed("derived tables (brought up to date)", lambda: derived.ensure(con), results)
         _timed("derived tables (current?)", lambda: derived.ensure(con), timings, trace)
         for name, fn in analyses.items():
             _timed(name, lambda fn=fn: fn(con), timings, trace)
@@ -132,8 +140,12 @@ def run(n_events: int, memory_limit: str, trace: bool = False) -> None:
         con.close()
 
 
-def prepare(tmp: Path, n_events: int, memory_limit: str) -> None:
-    """Simulate ``n_events`` and write them as canonical Parquet to ``tmp/events.parquet``."""
+def prepare(tmp: Path, n_events: int, memory_limit: str, extra_only: bool = False) -> None:
+    """Simulate ``n_events`` and write them as canonical Parquet to ``tmp/events.parquet``,
+    and 5 more traces to ``tmp/extra.parquet`` (only those with ``extra_only``)."""
+    if extra_only:
+        _extra(tmp)
+        return
     started = time.perf_counter()
     sim = toolkit.simulate(tmp / "sim", traces=n_events // 20, seed=1)
     print(f"  simulated {sim['events_written']:,} events in {time.perf_counter() - started:.1f} s")
@@ -145,7 +157,11 @@ def prepare(tmp: Path, n_events: int, memory_limit: str) -> None:
     )
     toolkit.export_parquet(staging, tmp / "events.parquet")
     staging.close()
-    # a few more traces, to time the derived tables' maintenance when new data arrives
+    _extra(tmp)
+
+
+def _extra(tmp: Path) -> None:
+    """A few more traces, to time the derived tables' maintenance when new data arrives."""
     extra = toolkit.simulate(tmp / "extra", traces=5, seed=99)
     staging = toolkit.connect()
     toolkit.ingest(staging, extra["events"])
@@ -159,10 +175,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--memory-limit", default="2GB")
     parser.add_argument("--trace", action="store_true", help="print the slowest statements")
+    parser.add_argument("--db", type=Path, help="copy this loaded database instead of simulating")
     parser.add_argument("--prepare", help=argparse.SUPPRESS)
+    parser.add_argument("--extra-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
-        prepare(Path(args.prepare), args.events[0], args.memory_limit)
+        prepare(Path(args.prepare), args.events[0], args.memory_limit, args.extra_only)
+        return
+    if args.db:
+        run(0, args.memory_limit, args.trace, args.db)
         return
     for n in args.events:
         run(n, args.memory_limit, args.trace)
