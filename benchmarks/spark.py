@@ -19,7 +19,7 @@ from pathlib import Path
 import toolkit
 
 ANALYSES = ["unhandled_events", "duplicates", "late_events", "hangs", "escalations", "errors",
-            "findings", "sessions", "traces", "flow_edges", "latency"]  # fmt: skip
+            "findings", "summary", "sessions", "traces", "flow_edges", "latency"]  # fmt: skip
 
 
 def _time(fn):

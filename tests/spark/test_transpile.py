@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("sqlglot")
@@ -22,10 +23,21 @@ from toolkit.analyze.graphs import event_nodes_query, flow_edges_query, flow_nod
 from toolkit.analyze.latency import latency_distribution_query, latency_query
 from toolkit.analyze.scope import Query
 from toolkit.analyze.sessions import sessions_query, traces_query
+from toolkit.classify import rules_content as rc
+from toolkit.classify import rules_flow as rf
 from toolkit.spark import _HANDLED, transpile
 from toolkit.spark.transpile import bind, literal, plan
 
 GOLDEN = Path(__file__).parent / "golden"
+RULES = {
+    "repetition_flow": rf.repetition_flow, "repetition_content": rc.repetition_content,
+    "after_terminal": lambda con: rf.after_terminal(con, None),
+    "termination_content": rc.termination_content, "reset": rc.reset,
+    "derailment": rc.derailment, "ignored_input": rf.ignored_input,
+    "premature_termination": lambda con: rf.premature_termination(con, None),
+    "no_verification": lambda con: rf.no_verification(con, None),
+    "incorrect_verification": rf.incorrect_verification,
+}  # fmt: skip
 QUERIES = {
     "unhandled_events": unhandled_events_query(subscriptions={"task.assigned": "worker"}),
     "duplicates": duplicates_query(),
@@ -121,3 +133,36 @@ def test_a_double_printed_as_text_is_printed_the_duckdb_way():
     assert plan("SELECT x::VARCHAR, x::DOUBLE FROM t").sql == (
         "SELECT CAST(x AS STRING), CAST(x AS DOUBLE) FROM t"
     )
+
+
+def test_ordered_lists_keep_their_order_and_their_nulls():
+    sql = plan("SELECT list(x ORDER BY ts, seq) FROM t GROUP BY k").sql
+    assert sql == (
+        "SELECT TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(ts IS NULL AS n0, ts AS k0, "
+        "seq IS NULL AS n1, seq AS k1, x AS v))), r -> r.v) FROM t GROUP BY k"
+    )
+    with pytest.raises(ValueError, match="only ascending"):
+        plan("SELECT list(x ORDER BY ts DESC) FROM t")
+
+
+class _Capture:
+    """A connection that records the queries it is given (and returns no rows)."""
+
+    def __init__(self) -> None:
+        self.queries: list[Query] = []
+
+    def run(self, q: Query) -> pd.DataFrame:
+        self.queries.append(q)
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in q.columns})
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_mast_rule_transpiles_without_a_trap(name):
+    con = _Capture()
+    RULES[name](con)
+    assert con.queries
+    for q in con.queries:
+        text = transpile(q).text().upper()
+        assert not re.search(r"(?<![A-Z0-9_])(HASH|LIST_[A-Z_]+)\(", text)
+        assert "PERCENTILE_APPROX" not in text and "WITH RECURSIVE" not in text
+        assert not re.search(r"COLLECT_LIST\([^()]*ORDER BY", text)

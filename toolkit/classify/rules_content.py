@@ -81,25 +81,26 @@ def repetition_content(con: duckdb.DuckDBPyConnection) -> list[Hit]:
         """pair AS (
             SELECT a.trace_id, a.event_id AS first_id, b.event_id AS repeat_id, b.ts, b.seq,
                    a.source, CASE WHEN a.norm = b.norm THEN 1.0 ELSE
-                       len(list_intersect(a.words, b.words))
-                       / len(list_distinct(list_concat(a.words, b.words))) END AS sim
+                       array_length(array_intersect(a.words, b.words))
+                       / array_length(list_distinct(list_concat(a.words, b.words))) END AS sim
             FROM tok a JOIN tok b ON a.trace_id = b.trace_id AND a.source = b.source
                 AND a.type = b.type AND b.k > a.k AND b.k <= a.k + $window
             -- a span that echoes the span inside it (its output is its child's) repeats nothing
             WHERE a.norm <> '' AND b.parent_span_id IS DISTINCT FROM a.event_id
               AND a.parent_span_id IS DISTINCT FROM b.event_id
               AND (a.norm = b.norm OR (
-                len(a.words) >= $min_tokens AND len(b.words) >= $min_tokens AND a.nums = b.nums
-                AND len(list_intersect(a.words, b.words))
-                    >= $jaccard * len(list_distinct(list_concat(a.words, b.words))))))""",
+                array_length(a.words) >= $min_tokens AND array_length(b.words) >= $min_tokens
+                AND a.nums = b.nums AND array_length(array_intersect(a.words, b.words))
+                    >= $jaccard * array_length(list_distinct(list_concat(a.words, b.words))))))""",
     ]  # fmt: skip
     select = """
         SELECT trace_id, 'FM-1.3' AS mode,
                CASE WHEN min(sim) >= 1 THEN 0.7 ELSE 0.6 END AS confidence,
                list_distinct(flatten(list([first_id, repeat_id] ORDER BY ts, seq))) AS event_ids,
                count(DISTINCT repeat_id) || ' near-identical repeat(s) by '
-                   || string_agg(DISTINCT source, ', ') || ' (first: ' || arg_min(repeat_id, (ts, seq))
-                   || ' repeats ' || arg_min(first_id, (ts, seq)) || ')' AS reason
+                   || array_to_string(list_sort(list_distinct(list(source))), ', ') || ' (first: '
+                   || arg_min(repeat_id, (ts, seq)) || ' repeats '
+                   || arg_min(first_id, (ts, seq, first_id)) || ')' AS reason
         FROM pair GROUP BY trace_id ORDER BY trace_id
     """
     return _run(
@@ -128,7 +129,7 @@ def termination_content(con: duckdb.DuckDBPyConnection) -> list[Hit]:
     select = """
         SELECT trace_id, 'FM-1.5' AS mode, 0.6 AS confidence, event_ids, reason FROM (
             SELECT trace_id, list_concat([stop_id], ids) AS event_ids,
-                   len(ids) || ' message(s) after the stop signal in ' || stop_id AS reason
+                   array_length(ids) || ' message(s) after the stop signal in ' || stop_id AS reason
             FROM after
             UNION ALL
             SELECT trace_id, ids, 'the run hit a turn/step limit (' || ids[1] || ')' FROM lim

@@ -155,14 +155,15 @@ def premature_termination(
     ]  # fmt: skip
     select = """
         SELECT trace_id, 'FM-3.1' AS mode, 0.8 AS confidence,
-               list_distinct(flatten(list(ids))) AS event_ids,
-               'completed (' || any_value(term_id) || ') ' || string_agg(why, '; ') AS reason
+               list_distinct(flatten(list(ids ORDER BY part))) AS event_ids,
+               'completed (' || any_value(term_id) || ') ' || string_agg(why, '; ' ORDER BY part)
+                   AS reason
         FROM (
-            SELECT trace_id, any_value(term_id) AS term_id, [any_value(term_id)] AS ids,
+            SELECT trace_id, 1 AS part, any_value(term_id) AS term_id, [any_value(term_id)] AS ids,
                    'without the required step(s) ' || string_agg(type, ', ' ORDER BY type) AS why
             FROM missing GROUP BY trace_id
             UNION ALL
-            SELECT trace_id, any_value(term_id), list(event_id ORDER BY event_id),
+            SELECT trace_id, 2, any_value(term_id), list(event_id ORDER BY event_id),
                    'with request(s) still open: ' || string_agg(event_id, ', ' ORDER BY event_id)
             FROM open_request GROUP BY trace_id
         ) GROUP BY trace_id ORDER BY trace_id

@@ -13,6 +13,7 @@ built once per connection (cached). Every statement goes through :func:`transpil
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -176,10 +177,14 @@ def _spark_type(column: pd.Series) -> str:
 
 
 def _like_duckdb(df: pd.DataFrame) -> pd.DataFrame:
-    """Spark's timestamps are naive (the session is in UTC): make them UTC like DuckDB's."""
+    """Spark's timestamps are naive (the session is in UTC): make them UTC like DuckDB's; its
+    decimals (``0.8`` is a decimal literal on both) arrive as ``Decimal`` objects, DuckDB's as
+    floats."""
     for column in df.columns:
         if pd.api.types.is_datetime64_dtype(df[column]):
             df[column] = df[column].dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        elif df[column].dtype == object and df[column].map(type).eq(Decimal).any():
+            df[column] = df[column].astype("float64")
     return df
 
 

@@ -9,6 +9,9 @@ rewrites below fix what it gets silently wrong or what Spark 4.0 lacks (each mea
   front of the pattern instead.
 * ``quantile_cont(x, q)``: ``percentile`` (exact, linear interpolation, like DuckDB's).
 * ``arg_min(x, (a, b))``: a row value is a ``struct`` in Spark.
+* ``list(x ORDER BY a, b)``: Spark's ``collect_list`` takes no order (sqlglot drops it, and
+  with it the order) and skips NULLs: the rows are collected as structs (NULLs last, like
+  DuckDB's default), sorted, and ``x`` taken out of each.
 * ``CAST(CAST(x AS DOUBLE) AS VARCHAR)``: DuckDB prints a double as its shortest round-trip
   digits (``97401902.911``, ``1e+16``), Spark in Java's notation (``9.7401902911E7``). The
   DuckDB SQL says where a double becomes text with this explicit double cast (a no-op there);
@@ -153,6 +156,25 @@ def view_name(cte: str) -> str:
     return f"_toolkit_cte_{cte}"
 
 
+def _ordered_list(node: exp.Expression) -> exp.Expression:
+    if not (isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order)):
+        return node
+    order = node.this
+    if any(o.args.get("desc") or o.args.get("nulls_first") for o in order.expressions):
+        raise ValueError(f"{node.sql()}: only ascending orders, NULLs last, have a Spark rewrite")
+    # each key behind a flag that sorts its NULLs last (Spark sorts NULL fields first)
+    fields = [f"'n{i}', _k{i} IS NULL, 'k{i}', _k{i}" for i in range(len(order.expressions))]
+    template = sqlglot.parse_one(
+        f"TRANSFORM(ARRAY_SORT(COLLECT_LIST(NAMED_STRUCT({', '.join(fields)}, 'v', _v))), "
+        "r -> r.v)",
+        read="spark",
+    )
+    parts = {f"_k{i}": o.this for i, o in enumerate(order.expressions)} | {"_v": order.this}
+    return template.transform(
+        lambda n: parts[n.name].copy() if isinstance(n, exp.Column) and n.name in parts else n
+    )
+
+
 @dataclass
 class Step:
     """A CTE computed before the statement, as temporary view ``name``: the rows of ``base``
@@ -280,7 +302,7 @@ def _read_view(node: exp.Expression, taken: set[str]) -> exp.Expression:
     return node
 
 
-REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text)
+REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text, _ordered_list)
 
 
 def plan(sql: str, params: dict[str, Any] | None = None) -> Plan:
