@@ -244,28 +244,37 @@ def ingest_command(paths: tuple[str, ...], db: str, fmt: str, progress: bool | N
               help="The TCP port (OTLP/HTTP's is 4318; 0 picks a free one).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="The address to listen on (0.0.0.0 accepts any client: no authentication).")  # fmt: skip
+@click.option("--grpc-port", type=click.IntRange(0, 65535), default=None,
+              help="Also serve OTLP/gRPC on this port (OTLP/gRPC's is 4317; needs the [grpc] extra).")  # fmt: skip
 @click.option("--every", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds between progress lines on stderr.")  # fmt: skip
 @_verbose_option
-def serve_command(db: str, port: int, host: str, every: float) -> None:
+def serve_command(db: str, port: int, host: str, grpc_port: int | None, every: float) -> None:
     """Receive OpenTelemetry traces over OTLP/HTTP into the database until Ctrl-C.
 
     Point an exporter at it: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. The database is
     open for writing, so other processes cannot open it meanwhile: explore it from Python in
     the same process instead (`toolkit.receive`), or after stopping.
     """
+    import signal
     import time
 
     from toolkit.receive import receive
 
+    # Ctrl-C must stop it even when started from a shell's background job, which ignores SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with _open(db, read_only=False) as con:
         try:
-            receiver = receive(con, port=port, host=host)
+            receiver = receive(con, port=port, host=host, grpc_port=grpc_port)
         except OSError as e:
             raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}",
                            "choose another --port, or stop what holds it") from None  # fmt: skip
+        except ImportError as e:
+            raise CliError(str(e), "pip install 'toolkit[grpc]' for --grpc-port") from None
+        grpc = f" and OTLP/gRPC on {host}:{receiver.grpc_port}" if grpc_port is not None else ""
         click.echo(
-            f"receiving OTLP/HTTP traces on {receiver.url} into {db} (Ctrl-C stops)", err=True
+            f"receiving OTLP/HTTP traces on {receiver.url}{grpc} into {db} (Ctrl-C stops)",
+            err=True,
         )
         try:
             while True:
