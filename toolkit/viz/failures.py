@@ -136,7 +136,10 @@ def _bars(df: pd.DataFrame, groups: list, share_col: str, count_col: str, basis:
                                text="<i>not assessed</i>", showarrow=False,
                                font={"size": 11, "color": "#777777"})  # fmt: skip
         # room right of the longest bar for its label ("100% (12)")
-        fig.update_xaxes(range=[0, max(top * 1.6, 5)], row=row, col=col, ticksuffix="%")
+        # ticks stop at 100%: the room beyond is for labels, not for shares
+        ticks = [0, 25, 50, 75, 100] if top > 50 else None
+        fig.update_xaxes(range=[0, max(top * 1.6, 5)], row=row, col=col, ticksuffix="%",
+                         tickvals=ticks, ticktext=None if ticks is None else [f"{v}%" for v in ticks])  # fmt: skip
     fig.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed")
     height = int(245 + n_rows * (30 * len(order) + 70))
     fig.update_layout(
