@@ -303,8 +303,9 @@ def test_a_trace_without_a_panel_shows_its_row_and_findings(demo, chromium, tmp_
     from playwright.sync_api import sync_playwright
 
     con, _ = demo
-    out = toolkit.report(con, tmp_path / "capped.html", max_panels=2)
+    out = toolkit.report(con, tmp_path / "capped.html", max_panels=1, trace_id="ticket-100")
     embedded = set(_data(out.read_text())["panels"])
+    assert embedded == {"ticket-100"}
     found = toolkit.findings(con)
     counts = found[~found["trace_id"].isin(embedded)].groupby("trace_id").size()
     tid = str(counts.index[0])
@@ -320,6 +321,14 @@ def test_a_trace_without_a_panel_shows_its_row_and_findings(demo, chromium, tmp_
                 "document.getElementById('trace-panel').dataset.trace === 'no-such-trace'"
             )
             unknown = page.inner_text("#trace-panel")
+            # the payload's trace, shown from its table row and findings, stays text
+            page.evaluate("id => { location.hash = '#trace=' + encodeURIComponent(id); }", EVIL)
+            page.wait_for_function("id => document.getElementById('trace-panel')"
+                                   ".dataset.trace === id", arg=EVIL)  # fmt: skip
+            assert EVIL in page.inner_text("#trace-panel .missing-panel dl")
+            assert page.locator("#trace-panel .missing-panel tbody tr").count() > 0
+            assert page.evaluate("typeof window.__pwned") == "undefined"
+            assert page.locator("img[src=x]").count() == 0
         finally:
             browser.close()
     assert errors == []
