@@ -4,7 +4,7 @@ Start-up (the JVM and session) and the derived tables are timed apart from the a
 analysis prints its Spark and DuckDB seconds and the ratio. Spark reads the canonical tables
 from Parquet, as it would from a lake.
 
-    python benchmarks/spark.py [--events 1000000]
+    python benchmarks/spark.py [--events 1000000] [--only findings errors ...]
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def main() -> None:
     """Simulate, load both engines, time each analysis on each."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--only", nargs="+", choices=ANALYSES, default=ANALYSES,
+                        help="time these analyses only")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
@@ -66,7 +68,7 @@ def main() -> None:
                             traces=str(tmp_path / "traces.parquet"))  # fmt: skip
         print(f"  Spark derived tables (cached)  {time.perf_counter() - started:8.2f} s")
         total = {"spark": 0.0, "duckdb": 0.0}
-        for name in ANALYSES:
+        for name in args.only:
             fn = getattr(toolkit, name)
             s, err = _time(lambda fn=fn: fn(sc))
             d, _ = _time(lambda fn=fn: fn(con))

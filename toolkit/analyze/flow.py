@@ -93,7 +93,8 @@ def unhandled_events_query(
         WHERE n.kind = 'event' AND NOT n.is_handled AND n.timeout_ms IS NULL
           -- where a system has no terminal type, a trace's last event is simply where the
           -- record ends (a chat log's last message): nothing in the trace could react to it
-          AND NOT (n.k IN (SELECT k FROM last_event)
+          -- (after = 0: n is its trace's last event; an IN here is a nested loop on Spark)
+          AND NOT (n.after = 0
                    AND NOT EXISTS (SELECT 1 FROM terminal_type tt WHERE tt.sys = n.sys))
           AND n.k NOT IN (SELECT k FROM late_response_found)
           AND n.k NOT IN (SELECT k FROM keyed_repeat WHERE is_effect AND n > 1)
