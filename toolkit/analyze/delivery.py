@@ -137,13 +137,11 @@ def late_events_query(
                         ELSE 'response after the request''s ' || timeout_ms || ' ms timeout' END, 0
             FROM late_response_found
             UNION ALL
-            SELECT c.trace_id, c.event_id, 'out_of_order', c.type, c.source, c.ts, p.event_id, p.ts,
-                   {delay.format(ref="p.ts", ts="c.ts")},
-                   'recorded ' || round(date_diff('microsecond', c.ts, p.ts) / 1e3, 3)
+            SELECT c_trace, c_id, 'out_of_order', c_type, c_source, c_ts, p_id, p_ts,
+                   {delay.format(ref="p_ts", ts="c_ts")},
+                   'recorded ' || round(date_diff('microsecond', c_ts, p_ts) / 1e3, 3)
                        || ' ms before its parent (clock skew?)', 0
-            FROM edge e JOIN uev p ON p.k = e.pk
-            JOIN uev c ON c.k = e.ck
-            WHERE c.ts < p.ts
+            FROM pedge WHERE c_ts < p_ts
             UNION ALL
             SELECT trace_id, event_id, 'out_of_order', type, source, ts, prev_id, prev_ts,
                    {delay.format(ref="prev_ts", ts="ts")},

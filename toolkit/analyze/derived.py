@@ -83,6 +83,12 @@ EDGE_SQL = """
     FROM {uev} c
     WHERE c.parent_span_id IS NOT NULL AND c.sk IS DISTINCT FROM c.pk AND {scope}"""
 
+# each edge with what the analyses read of its parent (``p_kind`` NULL: the parent is not
+# recorded), so that flow, latency and ordering need no join back to the events
+PARENT_SQL = """
+    SELECT e.*, p.kind AS p_kind, p.type AS p_type, p.source AS p_source, p.ts AS p_ts
+    FROM ({edges}) e LEFT JOIN {uev} p ON p.k = e.pk"""
+
 TRACE_SQL = """
     SELECT t.trace_id, coalesce(t.system, '') AS sys, coalesce(t.session_id, t.trace_id) AS session,
            coalesce(n.records, 0) AS records
@@ -90,8 +96,12 @@ TRACE_SQL = """
         ON n.trace_id = t.trace_id
     WHERE {scope}"""
 
-STATE_SQL = """
-    SELECT (SELECT count(*) FROM events) AS n,
+# The shape of the tables above: a database whose tables an older toolkit made (another
+# version) gets them rebuilt.
+VERSION = 2
+
+STATE_SQL = f"""
+    SELECT {VERSION} AS version, (SELECT count(*) FROM events) AS n,
            (SELECT coalesce(bit_xor(hash(trace_id, coalesce(system, ''),
                                          coalesce(session_id, trace_id))), 0) FROM traces) AS s"""
 
@@ -119,13 +129,22 @@ def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows and rows[0][0])
 
 
+def _version(con: duckdb.DuckDBPyConnection, m: str) -> int | None:
+    """The version of the derived tables in schema ``m`` (``None``: made before versions)."""
+    try:
+        return execute(con, f"SELECT version FROM {m}._toolkit_state")[0][0]
+    except duckdb.BinderException:  # no such column: tables an older toolkit made
+        return None
+
+
 def build(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
     """Build the derived tables from all events (persistent, or temporary for this connection)."""
     m = "temp.main" if temporary else _main(con)
     table = "TEMP TABLE" if temporary else "TABLE"
     execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_uev AS {UEV_SQL.format(scope='true')}")
+    edges = EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="true")
     execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_edge AS "
-                 + EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="true"))  # fmt: skip
+                 + PARENT_SQL.format(edges=edges, uev=f"{m}._toolkit_uev"))  # fmt: skip
     execute(con, f"""
         UPDATE {m}._toolkit_uev u SET is_handled = true
         FROM (SELECT DISTINCT pk FROM {m}._toolkit_edge WHERE relation = 'causes') h
@@ -158,7 +177,10 @@ def refresh(
     execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_changed (trace_id VARCHAR)")
     if traces is not None:
         execute(con, f"INSERT INTO _toolkit_changed SELECT DISTINCT trace_id FROM ({traces})")
-    n_events, state = execute(con, STATE_SQL)[0]
+    if _version(con, m) != VERSION:
+        build(con)
+        return
+    _, n_events, state = execute(con, STATE_SQL)[0]
     # the checksum the traces would have if only the changed ones had changed
     expected = execute(con, f"""
         SELECT xor(xor(s, coalesce((SELECT bit_xor(hash(trace_id, sys, session))
@@ -223,9 +245,26 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
             first=first_rowid or 0)  # fmt: skip
     if has_old:
         execute(con, f"INSERT INTO _toolkit_uev_new {UEV_SQL.format(scope='e.' + old)}")
+    edges = EDGE_SQL.format(uev="_toolkit_uev_new", scope="true")
     execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_edge_new AS "
-                 + EDGE_SQL.format(uev="_toolkit_uev_new", scope="true"))  # fmt: skip
+                 + PARENT_SQL.format(edges=edges, uev="_toolkit_uev_new"))  # fmt: skip
+    # parents in other traces (a link to an earlier run): looked up in those traces only
+    if execute(con, "SELECT count(*) FROM _toolkit_edge_new WHERE p_kind IS NULL AND p_trace "
+                    "NOT IN (SELECT trace_id FROM _toolkit_changed)")[0][0]:  # fmt: skip
+        execute(con, f"""
+            UPDATE _toolkit_edge_new e SET p_kind = p.kind, p_type = p.type,
+                p_source = p.source, p_ts = p.ts
+            FROM (SELECT k, kind, type, source, ts FROM {m}._toolkit_uev WHERE trace_id IN (
+                      SELECT p_trace FROM _toolkit_edge_new WHERE p_kind IS NULL)) p
+            WHERE e.p_kind IS NULL AND p.k = e.pk""")  # fmt: skip
     execute(con, f"INSERT INTO {m}._toolkit_edge SELECT * FROM _toolkit_edge_new")
+    # edges of other traces whose parents are in these (a run whose link arrived first)
+    execute(con, f"""
+        UPDATE {m}._toolkit_edge e SET p_kind = p.kind, p_type = p.type, p_source = p.source,
+            p_ts = p.ts
+        FROM _toolkit_uev_new p
+        WHERE p.k = e.pk AND e.p_trace IN (SELECT trace_id FROM _toolkit_changed)
+          AND e.c_trace NOT IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
     # handled: by any edge into these traces (the new ones, or older ones across a link)
     execute(con, f"""
         UPDATE _toolkit_uev_new SET is_handled = k IN (
@@ -260,8 +299,8 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     """Make sure the derived tables are current before an analysis runs.
 
-    The check is two numbers (the events' count, a checksum of the traces' systems and
-    sessions), so it is cheap when nothing changed. A writable database is repaired in place;
+    The check is three numbers (the tables' version, the events' count, a checksum of the
+    traces' systems and sessions), so it is cheap when nothing changed. A writable database is repaired in place;
     a read-only one whose tables are missing or stale gets temporary tables, rebuilt only when
     the data changes.
     """
@@ -269,7 +308,7 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     for temporary in (True, False):
         if _exists(con, temporary=temporary):
             where = "temp.main" if temporary else _main(con)
-            current = tuple(execute(con, f"SELECT n, s FROM {where}._toolkit_state")[0])
+            current = tuple(execute(con, f"SELECT * FROM {where}._toolkit_state")[0])
             if current == state:
                 return
             break

@@ -96,20 +96,22 @@ def flow_edges_query(
 ) -> Query:
     """The query behind :func:`flow_edges`."""
     base, params = scoped(**filters)
-    key = choice("by", by, {"type": "{a}.type", "source": "coalesce({a}.source, '?')",
-                            "source_type": "coalesce({a}.source, '?') || ':' || {a}.type"})  # fmt: skip
-    # An edge row carries its child's type, source and time: only the parent is joined.
+    key = choice("by", by, {"type": "{type}", "source": "coalesce({source}, '?')",
+                            "source_type": "coalesce({source}, '?') || ':' || {type}"})  # fmt: skip
+    parent = key.format(type="p_type", source="p_source")
+    child = key.format(type="c_type", source="c_source")
+    own = key.format(type="type", source="source")
+    # An edge row carries what flow needs of its child and of its parent: no join.
     # Traces without edges (plain event logs) follow each event to the next by time.
     pairs = f"""pair AS (
-        SELECT {key.format(a="p")} AS parent, {key.format(a="c")} AS child, c.trace_id,
-               date_diff('microsecond', p.ts, c.ts) / 1e3 AS ms
-        FROM (SELECT pk, c_trace AS trace_id, c_ts AS ts, c_type AS type, c_source AS source
-              FROM edge) c JOIN uev p ON p.k = c.pk
+        SELECT {parent} AS parent, {child} AS child, c_trace AS trace_id,
+               date_diff('microsecond', p_ts, c_ts) / 1e3 AS ms
+        FROM pedge
         UNION ALL
         SELECT parent, child, trace_id, date_diff('microsecond', ts, next_ts) / 1e3 FROM (
-            SELECT {key.format(a="u")} AS parent, trace_id, ts,
-                   lead({key.format(a="u")}) OVER w AS child, lead(ts) OVER w AS next_ts
-            FROM uev u WHERE trace_id NOT IN (SELECT c_trace FROM edge)
+            SELECT {own} AS parent, trace_id, ts, lead({own}) OVER w AS child,
+                   lead(ts) OVER w AS next_ts
+            FROM uev WHERE trace_id NOT IN (SELECT c_trace FROM edge)
             WINDOW w AS (PARTITION BY trace_id ORDER BY ts, seq))
         WHERE child IS NOT NULL
     )"""

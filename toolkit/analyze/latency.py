@@ -25,18 +25,16 @@ def _sample_sql(by: str) -> str:
     definition behind the percentile table and the charts' distributions."""
     own = choice("by", by, {"type": "u.type", "source": "u.source", "handler": "u.source",
                             "trace": "u.trace_id"})  # fmt: skip
-    reaction = {"type": "c.type", "source": "p.source", "handler": "c.source",
-                "trace": "c.trace_id"}[by]  # fmt: skip
+    reaction = {"type": "c_type", "source": "p_source", "handler": "c_source",
+                "trace": "c_trace"}[by]  # fmt: skip
     trace_key = "t.trace_id" if by == "trace" else "t.system"
     return f"""sample AS (
         SELECT 'duration' AS measure, {own} AS key, u.trace_id,
                date_diff('microsecond', u.ts, u.end_ts) / 1e3 AS ms
         FROM uev u WHERE u.end_ts IS NOT NULL AND u.ts IS NOT NULL
         UNION ALL
-        SELECT 'reaction', {reaction}, c.trace_id, date_diff('microsecond', p.ts, c.ts) / 1e3
-        FROM edge e JOIN uev p ON p.k = e.pk
-        JOIN uev c ON c.k = e.ck
-        WHERE p.ts IS NOT NULL AND c.ts IS NOT NULL
+        SELECT 'reaction', {reaction}, c_trace, date_diff('microsecond', p_ts, c_ts) / 1e3
+        FROM pedge WHERE p_ts IS NOT NULL AND c_ts IS NOT NULL
         UNION ALL
         SELECT 'end_to_end', coalesce({trace_key}, '(unknown)'), t.trace_id,
                date_diff('microsecond', t.start, t.last) / 1e3

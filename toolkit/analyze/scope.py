@@ -44,7 +44,10 @@ def scoped(
     ``sequence``, ``reason``, ``is_handled``: some event, in any trace, reacts to it, and
     ``after``: how many of its trace's events come after it),
     ``node`` (the same), ``edge`` (child -> parent edges for children in scope, ``relation``
-    ``causes`` or ``contains``) and ``cause`` (its causation edges: what the event-flow
+    ``causes`` or ``contains``, with the child's ``c_type``, ``c_source``, ``c_ts`` and the
+    parent's ``p_kind``, ``p_type``, ``p_source``, ``p_ts``), ``pedge`` (the edges whose parent
+    is recorded and in scope: what a join of ``edge`` to ``uev`` on both ends keeps) and
+    ``cause`` (its causation edges: what the event-flow
     detectors read). Each event has a ``kind``: ``span``, ``span_event``, ``message`` or
     ``event``; ``sk`` is the key of its enclosing span.
     ``start`` and ``end`` keep traces whose first event lies in ``[start, end)``.
@@ -64,15 +67,19 @@ def scoped(
             + " AND ".join(bounds) + ")"
         )  # fmt: skip
     cond = " AND ".join(where)
+    # NOT MATERIALIZED: these are views of stored tables that each analysis reads several
+    # times; DuckDB would otherwise copy every column of them once per statement
     sql = f"""
-        ev AS (
+        ev AS NOT MATERIALIZED (
             SELECT e.*, coalesce(t.system, '') AS sys
             FROM events e LEFT JOIN traces t USING (trace_id) WHERE {cond.format(t="e.trace_id")}
         ),
-        uev AS (SELECT * FROM _toolkit_uev WHERE {cond.format(t="trace_id")}),
-        node AS (SELECT * FROM uev),
-        edge AS (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")}),
-        cause AS (SELECT * FROM edge WHERE relation = 'causes')"""
+        uev AS NOT MATERIALIZED (SELECT * FROM _toolkit_uev WHERE {cond.format(t="trace_id")}),
+        node AS NOT MATERIALIZED (SELECT * FROM uev),
+        edge AS NOT MATERIALIZED (SELECT * FROM _toolkit_edge WHERE {cond.format(t="c_trace")}),
+        pedge AS NOT MATERIALIZED (
+            SELECT * FROM edge WHERE p_kind IS NOT NULL AND {cond.format(t="p_trace")}),
+        cause AS NOT MATERIALIZED (SELECT * FROM edge WHERE relation = 'causes')"""
     params = {"trace_id": trace_id, "system": system, "start": _text(start), "end": _text(end)}
     params = {k: v for k, v in params.items() if v is not None}
     return sql, params
