@@ -222,6 +222,7 @@ def connect(spark: Any, *, events: Any, traces: Any) -> SparkConnection:
     _table(spark, events).createOrReplaceTempView("events")
     _table(spark, traces).createOrReplaceTempView("traces")
     con.view("_toolkit_uev0", derived.UEV_SQL.format(scope="true"))
-    con.view("_toolkit_edge", derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true"))
+    edges = derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true")
+    con.view("_toolkit_edge", derived.PARENT_SQL.format(edges=edges, uev="_toolkit_uev0"))
     con.view("_toolkit_uev", _HANDLED)
     return con

@@ -302,7 +302,15 @@ def _read_view(node: exp.Expression, taken: set[str]) -> exp.Expression:
     return node
 
 
-REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text, _ordered_list)
+def _cte_hint(node: exp.Expression) -> exp.Expression:
+    # DuckDB's ``AS NOT MATERIALIZED`` (a plan hint; Spark has no such syntax and decides itself)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node = node.copy()
+        node.set("materialized", None)
+    return node
+
+
+REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text, _ordered_list, _cte_hint)
 
 
 def plan(sql: str, params: dict[str, Any] | None = None) -> Plan:
