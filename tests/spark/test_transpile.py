@@ -38,6 +38,9 @@ RULES = {
     "no_verification": lambda con: rf.no_verification(con, None),
     "incorrect_verification": rf.incorrect_verification,
 }  # fmt: skip
+_EDGES = derived.PARENT_SQL.format(
+    edges=derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true"), uev="_toolkit_uev0"
+)
 QUERIES = {
     "unhandled_events": unhandled_events_query(subscriptions={"task.assigned": "worker"}),
     "duplicates": duplicates_query(),
@@ -53,9 +56,7 @@ QUERIES = {
     "latency_distribution": latency_distribution_query(measure="duration"),
     "event_nodes": event_nodes_query("t-1"),
     "derived_uev": Query([], derived.UEV_SQL.format(scope="true"), {}, []),
-    "derived_edge": Query([], derived.PARENT_SQL.format(
-        edges=derived.EDGE_SQL.format(uev="_toolkit_uev0", scope="true"), uev="_toolkit_uev0"),
-        {}, []),  # fmt: skip
+    "derived_edge": Query([], _EDGES, {}, []),
     "derived_handled": Query([], _HANDLED, {}, []),
 }
 
