@@ -219,13 +219,12 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
     ``trace_id``; a *new* one, when ``first_rowid`` is known, by ``rowid`` range.
     """
     changed = "trace_id IN (SELECT trace_id FROM _toolkit_changed)"
-    # without a rowid range every changed trace is looked up, and cleared, by trace_id
-    old_only = "AND records > 0" if first_rowid is not None else ""
-    execute(con, f"""
-        CREATE OR REPLACE TEMP TABLE _toolkit_old AS
-        SELECT trace_id FROM _toolkit_changed c
-        WHERE {"true" if first_rowid is None else "false"} OR EXISTS (
-            SELECT 1 FROM {m}._toolkit_trace d WHERE d.trace_id = c.trace_id {old_only})""")  # fmt: skip
+    if first_rowid is None:  # no rowid range: every changed trace is cleared, found by trace_id
+        old_traces = "SELECT trace_id FROM _toolkit_changed"
+    else:  # the traces that had events before this ingest
+        old_traces = f"""SELECT trace_id FROM _toolkit_changed c WHERE EXISTS (
+            SELECT 1 FROM {m}._toolkit_trace d WHERE d.trace_id = c.trace_id AND records > 0)"""
+    execute(con, f"CREATE OR REPLACE TEMP TABLE _toolkit_old AS {old_traces}")
     old = "trace_id IN (SELECT trace_id FROM _toolkit_old)"
     has_old = execute(con, "SELECT count(*) FROM _toolkit_old")[0][0] > 0
     # the traces whose events the old ones reacted to: their is_handled may change

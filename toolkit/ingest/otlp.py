@@ -411,16 +411,8 @@ def _json_double(x: float) -> str:
 def _scalar(v: Any) -> str:
     """An ``AnyValue`` as ``otlp_scalar`` writes it (a nested array or list: its OTLP JSON)."""
     which = v.WhichOneof("value")
-    if which == "string_value":
-        return _json_text(v.string_value)
-    if which == "int_value":
+    if which == "int_value":  # a bare number; OTLP/JSON quotes 64-bit integers
         return str(v.int_value)
-    if which == "bool_value":
-        return "true" if v.bool_value else "false"
-    if which == "double_value":
-        return _json_double(v.double_value)
-    if which == "bytes_value":
-        return '"' + base64.b64encode(v.bytes_value).decode("ascii") + '"'
     if which is None:
         return "null"
     return _otlp_member(v, which)

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from toolkit.analyze import derived
 from toolkit.db import mark_live
 from toolkit.ingest import otlp
 from toolkit.receive.protocol import (
@@ -90,6 +91,10 @@ class Receiver:
         self._lock = threading.Lock()
         self._counts = {"requests": 0, "accepted": 0, "refused": 0}
         self._last_error: str | None = None
+        # The analyses' derived tables exist before the first batch: from then on only the
+        # writer changes them (in each batch's transaction), and a query on ``con`` finds them
+        # current instead of building them while the writer does (a write-write conflict).
+        derived.ensure(con)
         self.writer = Writer(
             con,
             queue_size=queue_size,
