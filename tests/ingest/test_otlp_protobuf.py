@@ -143,7 +143,7 @@ def _rows(con) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     ).df()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_the_protobuf_flattener_equals_the_sql_flattening(request):
     con = toolkit.connect()
