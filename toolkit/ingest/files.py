@@ -392,18 +392,24 @@ def stage_json_stream(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
         stage_rows(con, "rejects", bad)
         return False
     stage_rows(con, "rejects", bad)
+    stage_raw_records(con, good)
+    return True
+
+
+def stage_raw_records(con: duckdb.DuckDBPyConnection, records: list[tuple[int, str]]) -> None:
+    """Make ``raw_records(ord, raw)`` hold ``records``, ``(ord, text)`` pairs (handed to DuckDB
+    as Arrow: the text never becomes SQL)."""
     table = pa.table(
         {
-            "ord": pa.array([n for n, _ in good], pa.int64()),
-            "raw": pa.array([r for _, r in good], pa.large_string()),
+            "ord": pa.array([n for n, _ in records], pa.int64()),
+            "raw": pa.array([text for _, text in records], pa.large_string()),
         }
     )
-    con.register("_raw_docs", table)
+    con.register("_raw_records", table)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_docs")
+        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_records")
     finally:
-        con.unregister("_raw_docs")
-    return True
+        con.unregister("_raw_records")
 
 
 def document_is_json(con: duckdb.DuckDBPyConnection) -> bool | None:

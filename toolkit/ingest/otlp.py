@@ -67,6 +67,7 @@ from toolkit.ingest.files import (
     stage_document,
     stage_file_lines,
     stage_json_stream,
+    stage_raw_records,
 )
 from toolkit.ingest.spans import create_span_table, stage_spans
 
@@ -172,17 +173,7 @@ def read_requests(
     for statement in _MACROS.split(";"):
         if statement.strip():
             con.execute(statement)
-    table = pa.table(
-        {
-            "ord": pa.array([n for n, _ in requests], pa.int64()),
-            "raw": pa.array([text for _, text in requests], pa.string()),
-        }
-    )
-    con.register("_raw_requests", table)
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE raw_records AS SELECT * FROM _raw_requests")
-    finally:
-        con.unregister("_raw_requests")
+    stage_raw_records(con, list(requests))
     _parse(con)
     con.execute(
         """INSERT INTO stage_rejects SELECT $p || ord || '#0', why, left(raw, 10000)
