@@ -8,10 +8,12 @@ import weakref
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
+
+T = TypeVar("T")
 
 Tracer = Callable[[str, dict[str, Any]], None]
 # A connection's tracer sees each statement after it ran: ``(sql, params, seconds)``.
@@ -188,12 +190,7 @@ def tracer_of(con: Any) -> StatementTracer | None:
 
 def execute(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     """Run a statement that returns few rows (DDL, maintenance), traced like :func:`query`."""
-    started = time.perf_counter()
-    rows = con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
-    traced = _TRACERS.get(con)
-    if traced is not None:
-        traced(sql, params, time.perf_counter() - started)
-    return rows
+    return _traced(con, sql, params, lambda result: result.fetchall())
 
 
 def query(
@@ -214,12 +211,19 @@ def query(
     """
     if tracer is not None:
         tracer(sql, params)
+    return _traced(con, sql, params, lambda result: result.df())
+
+
+def _traced(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], fetch: Callable[[Any], T]
+) -> T:
+    """Run ``sql``, fetch its result with ``fetch`` and tell the connection's tracer its time."""
     started = time.perf_counter()
-    df = con.execute(sql, params).df() if params else con.execute(sql).df()
+    out = fetch(con.execute(sql, params) if params else con.execute(sql))
     traced = _TRACERS.get(con)
     if traced is not None:
         traced(sql, params, time.perf_counter() - started)
-    return df
+    return out
 
 
 def quote_identifier(name: str) -> str:
