@@ -49,7 +49,7 @@ LATE_RESPONSE_SQL = """late_response AS (
 ),
 late_response_found AS (
     SELECT * FROM late_response
-    WHERE moved_on OR date_diff('microsecond', reference_ts, ts) > timeout_ms * 1000
+    WHERE moved_on OR (epoch_us(ts) - epoch_us(reference_ts)) > timeout_ms * 1000
 )"""
 
 
@@ -118,7 +118,7 @@ def late_events_query(
         FROM (SELECT *, sequence AS sq FROM uev WHERE sequence IS NOT NULL)
         WINDOW w AS (PARTITION BY trace_id, source ORDER BY ts, seq)
     )"""
-    delay = "date_diff('microsecond', {ref}, {ts}) / 1e6"
+    delay = "(epoch_us({ts}) - epoch_us({ref})) / 1e6"
     select = f"""
         SELECT * FROM (
           SELECT *, row_number() OVER (PARTITION BY trace_id, event_id, kind
@@ -132,14 +132,14 @@ def late_events_query(
             SELECT trace_id, event_id, 'late', type, source, ts, reference_event_id, reference_ts,
                    {delay.format(ref="reference_ts", ts="ts")},
                    CASE WHEN moved_on
-                             AND date_diff('microsecond', reference_ts, ts) <= timeout_ms * 1000
+                             AND (epoch_us(ts) - epoch_us(reference_ts)) <= timeout_ms * 1000
                         THEN 'response after the requester had moved on'
                         ELSE 'response after the request''s ' || timeout_ms || ' ms timeout' END, 0
             FROM late_response_found
             UNION ALL
             SELECT c_trace, c_id, 'out_of_order', c_type, c_source, c_ts, p_id, p_ts,
                    {delay.format(ref="p_ts", ts="c_ts")},
-                   'recorded ' || round(date_diff('microsecond', c_ts, p_ts) / 1e3, 3)
+                   'recorded ' || round((epoch_us(p_ts) - epoch_us(c_ts)) / 1e3, 3)
                        || ' ms before its parent (clock skew?)', 0
             FROM pedge WHERE c_ts < p_ts
             UNION ALL

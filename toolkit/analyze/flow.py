@@ -175,14 +175,14 @@ OBSERVED_SQL = """observed AS (
 OPEN_SQL = """open_trace AS (
     SELECT u.trace_id, nullif(min(u.sys), '') AS system, sum(u.records) AS events,
            min(u.ts) AS first_ts, max(coalesce(u.end_ts, u.ts)) AS last_ts,
-           date_diff('microsecond', max(coalesce(u.end_ts, u.ts)), min(o.at)) / 1e6 AS idle_s,
+           (epoch_us(min(o.at)) - epoch_us(max(coalesce(u.end_ts, u.ts)))) / 1e6 AS idle_s,
            bool_or(u.kind IN ('span', 'message') AND u.parent_span_id IS NULL) AS has_root,
            bool_or(u.kind IN ('span', 'message')) AS has_spans
     FROM uev u JOIN observed o ON o.sys = u.sys
     GROUP BY u.trace_id
     HAVING NOT bool_or(u.kind IN ('span', 'message') AND u.parent_span_id IS NULL
                        AND u.end_ts IS NOT NULL)
-       AND date_diff('microsecond', max(coalesce(u.end_ts, u.ts)), min(o.at)) / 1e6 < $grace)"""
+       AND (epoch_us(min(o.at)) - epoch_us(max(coalesce(u.end_ts, u.ts)))) / 1e6 < $grace)"""
 
 
 def live_defaults(
@@ -230,7 +230,7 @@ def hangs_query(
     ]  # fmt: skip
     # an open trace has not missed its terminal event yet
     still_open = "AND l.trace_id NOT IN (SELECT trace_id FROM open_trace)" if grace > 0 else ""
-    waited = "date_diff('microsecond', {t}, o.at) / 1e6"
+    waited = "(epoch_us(o.at) - epoch_us({t})) / 1e6"
     select = f"""
         SELECT r.trace_id, r.event_id, 'hang' AS kind, r.type, r.source, r.target, r.ts,
                {waited.format(t="r.ts")} AS waited_s,
@@ -374,7 +374,7 @@ def escalations_query(
                             THEN 'contradiction'
                         ELSE 'unknown' END) AS trigger,
                r.c_id AS resolved_by, r.c_ts AS resolved_ts,
-               date_diff('microsecond', c.ts, r.c_ts) / 1e6 AS time_to_resolve_s
+               (epoch_us(r.c_ts) - epoch_us(c.ts)) / 1e6 AS time_to_resolve_s
         FROM candidate c LEFT JOIN (
             SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM cause GROUP BY pk
         ) r ON r.pk = c.k

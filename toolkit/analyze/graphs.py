@@ -105,10 +105,10 @@ def flow_edges_query(
     # Traces without edges (plain event logs) follow each event to the next by time.
     pairs = f"""pair AS (
         SELECT {parent} AS parent, {child} AS child, c_trace AS trace_id,
-               date_diff('microsecond', p_ts, c_ts) / 1e3 AS ms
+               (epoch_us(c_ts) - epoch_us(p_ts)) / 1e3 AS ms
         FROM pedge
         UNION ALL
-        SELECT parent, child, trace_id, date_diff('microsecond', ts, next_ts) / 1e3 FROM (
+        SELECT parent, child, trace_id, (epoch_us(next_ts) - epoch_us(ts)) / 1e3 FROM (
             SELECT {own} AS parent, trace_id, ts, lead({own}) OVER w AS child,
                    lead(ts) OVER w AS next_ts
             FROM uev WHERE trace_id NOT IN (SELECT c_trace FROM edge)

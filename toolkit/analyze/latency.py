@@ -30,14 +30,14 @@ def _sample_sql(by: str) -> str:
     trace_key = "t.trace_id" if by == "trace" else "t.system"
     return f"""sample AS (
         SELECT 'duration' AS measure, {own} AS key, u.trace_id,
-               date_diff('microsecond', u.ts, u.end_ts) / 1e3 AS ms
+               (epoch_us(u.end_ts) - epoch_us(u.ts)) / 1e3 AS ms
         FROM uev u WHERE u.end_ts IS NOT NULL AND u.ts IS NOT NULL
         UNION ALL
-        SELECT 'reaction', {reaction}, c_trace, date_diff('microsecond', p_ts, c_ts) / 1e3
+        SELECT 'reaction', {reaction}, c_trace, (epoch_us(c_ts) - epoch_us(p_ts)) / 1e3
         FROM pedge WHERE p_ts IS NOT NULL AND c_ts IS NOT NULL
         UNION ALL
         SELECT 'end_to_end', coalesce({trace_key}, '(unknown)'), t.trace_id,
-               date_diff('microsecond', t.start, t.last) / 1e3
+               (epoch_us(t.last) - epoch_us(t.start)) / 1e3
         FROM (SELECT u.trace_id, min(tr.system) AS system, min(u.ts) AS start,
                      max(coalesce(u.end_ts, u.ts)) AS last
               FROM uev u LEFT JOIN traces tr USING (trace_id) WHERE u.ts IS NOT NULL

@@ -2,6 +2,10 @@
 
 Each analysis wraps its query around the scoped events (``ev``), so filters mean the same
 everywhere: ``trace_id``, ``system`` and a time range on the trace's first event.
+
+Time spans are written ``epoch_us(b) - epoch_us(a)`` (microseconds, BIGINT), never
+``date_diff('microsecond', a, b)``: the same number, but DuckDB computes ``date_diff`` on
+``TIMESTAMPTZ`` through the ICU calendar, 0.28 CPU s per million rows against 0.004.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def sessions_query(**filters: Unpack[Filters]) -> Query:
         SELECT p.session AS session_id, arg_min(system, start) AS system,
                count(*) AS traces, sum(events)::BIGINT AS events, min(a.agents) AS agents,
                min(start) AS start, max("end") AS "end",
-               date_diff('microsecond', min(start), max("end")) / 1e6 AS duration_s,
+               (epoch_us(max("end")) - epoch_us(min(start))) / 1e6 AS duration_s,
                CASE WHEN arg_min(outcome, start) = 'failure' OR arg_max(outcome, "end") = 'failure'
                     THEN 'failure'
                     ELSE arg_max(outcome, "end") FILTER (outcome IS NOT NULL) END AS outcome,
@@ -75,7 +75,7 @@ def traces_query(**filters: Unpack[Filters]) -> Query:
                coalesce(min(t.system), '(unknown)') AS system,
                min(t.outcome) AS outcome, min(t.task) AS task,
                min(u.ts) AS start, max(coalesce(u.end_ts, u.ts)) AS "end",
-               date_diff('microsecond', min(u.ts), max(coalesce(u.end_ts, u.ts))) / 1e6
+               (epoch_us(max(coalesce(u.end_ts, u.ts))) - epoch_us(min(u.ts))) / 1e6
                    AS duration_s,
                count(*) AS events, count(DISTINCT u.source) AS agents
         FROM uev u LEFT JOIN traces t USING (trace_id)

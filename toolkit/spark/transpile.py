@@ -5,6 +5,7 @@ rewrites below fix what it gets silently wrong or what Spark 4.0 lacks (each mea
 
 * ``hash(a, b)``: DuckDB's hash is 64-bit, Spark's ``hash`` 32-bit (collisions at our sizes):
   ``xxhash64``.
+* ``epoch_us(t)`` (microseconds since the epoch; sqlglot does not know it): ``unix_micros``.
 * ``regexp_matches(x, p, 'i')``: the flag is dropped on the way to ``RLIKE``: ``(?i)`` is put in
   front of the pattern instead.
 * ``quantile_cont(x, q)``: ``percentile`` (exact, linear interpolation, like DuckDB's).
@@ -75,6 +76,12 @@ def bind(tree: exp.Expression, params: dict[str, Any]) -> exp.Expression:
 def _hash(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         return exp.Anonymous(this="xxhash64", expressions=node.expressions)
+    return node
+
+
+def _epoch_us(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
+        return exp.Anonymous(this="unix_micros", expressions=node.expressions)
     return node
 
 
@@ -310,7 +317,16 @@ def _cte_hint(node: exp.Expression) -> exp.Expression:
     return node
 
 
-REWRITES = (_hash, _regex_flags, _percentile, _row_values, _double_text, _ordered_list, _cte_hint)
+REWRITES = (
+    _hash,
+    _epoch_us,
+    _regex_flags,
+    _percentile,
+    _row_values,
+    _double_text,
+    _ordered_list,
+    _cte_hint,
+)
 
 
 def plan(sql: str, params: dict[str, Any] | None = None) -> Plan:
