@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import toolkit
+from toolkit.ingest import parquet as parquet_format
 
 EVENT_COLUMNS = "* EXCLUDE (record_key)"
 
@@ -105,3 +106,40 @@ def test_parquet_without_required_columns_rejects_every_row(con, tmp_path):
     toolkit.ingest(con, tmp_path / "bad.parquet")
     reasons = con.execute("SELECT DISTINCT reason FROM rejects").fetchall()
     assert reasons == [("Parquet file lacks required column(s) trace_id, type",)]
+
+
+def test_parquet_read_in_batches_across_row_groups_equals_one_read(tmp_path, monkeypatch):
+    """A large file is read a batch at a time (memory follows the batch, not the file): rows,
+    row numbers in origins and rejects are the same whatever the batches and row groups."""
+    n = 23
+    table = pa.table(
+        {
+            "trace_id": [f"t{i % 3}" for i in range(n)],
+            "event_id": [f"e{i}" for i in range(n)],
+            "type": ["x"] * n,
+            "ts": [
+                "not a time" if i in (3, 11) else f"2026-03-02T09:00:{i:02d}Z" for i in range(n)
+            ],
+            "seq": list(range(n)),
+            "note": [f"n{i}" for i in range(n)],  # an extra column: kept in attrs
+        }
+    )
+    path = tmp_path / "e.parquet"
+    pq.write_table(table, path, row_group_size=5)
+
+    def load(batch_rows: int) -> tuple[list, list]:
+        monkeypatch.setattr(parquet_format, "BATCH_ROWS", batch_rows)
+        con = toolkit.connect()
+        toolkit.ingest(con, path)
+        events = con.execute(
+            "SELECT trace_id, event_id, ts, seq, origin, attrs FROM events ORDER BY event_id"
+        ).fetchall()
+        rejects = con.execute("SELECT origin, reason FROM rejects ORDER BY origin").fetchall()
+        return events, rejects
+
+    whole = load(1000)
+    assert len(whole[0]) == n - 2
+    assert [r[0] for r in whole[1]] == [f"{path}#12", f"{path}#4"]
+    assert whole[0][0][4:] == (f"{path}#1", '{"note":"n0"}')
+    for batch_rows in (1, 4, 7):
+        assert load(batch_rows) == whole

@@ -20,10 +20,12 @@ names travel as bound parameters (the keys of ``attrs``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -33,24 +35,43 @@ _REQUIRED = ("trace_id", "event_id", "type")
 _CANONICAL = [c for c in STAGE_COLUMNS["events"] if c != "ord"]
 
 
-def _load(path: Path) -> pa.Table:
-    """The file as an Arrow table, read by path literally (no globbing, no URL schemes)."""
+# Rows handed to DuckDB at a time: memory follows this, not the file (pyarrow reads the
+# row groups a batch needs; a 2 GB file is never held whole).
+BATCH_ROWS = 131072
+
+
+def _open(path: Path) -> pq.ParquetFile:
+    """The file's metadata, read by path literally (no globbing, no URL schemes)."""
     try:
-        with pa.memory_map(str(path), "r") as source:
-            table = pq.read_table(source)
-        # Extension columns (DuckDB writes JSON as arrow.json) become their plain storage:
-        # DuckDB would trust an arrow.json value as valid JSON, and a corrupt one is fatal to
-        # the connection. As plain text, it is checked like any other value.
-        for i, field in enumerate(table.schema):
-            if isinstance(field.type, pa.BaseExtensionType):
-                storage = pa.chunked_array(
-                    [c.storage for c in table.column(i).chunks], field.type.storage_type
-                )
-                table = table.set_column(i, field.name, storage)
-        table.validate(full=True)  # e.g. strings that are not UTF-8 in a damaged page
+        return pq.ParquetFile(pa.memory_map(str(path), "r"))
     except (pa.ArrowException, OSError, ValueError) as e:
         raise IngestError(path, f"not a readable Parquet file: {e}") from None
-    return table
+
+
+def _batches(path: Path, parquet: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
+    """The file's rows as Arrow tables of at most ``batch_rows`` rows, checked as they come.
+
+    Extension columns (DuckDB writes JSON as arrow.json) become their plain storage: DuckDB
+    would trust an arrow.json value as valid JSON, and a corrupt one is fatal to the
+    connection. As plain text, it is checked like any other value.
+    """
+    batches = parquet.iter_batches(batch_size=batch_rows, use_threads=True)
+    while True:
+        try:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            table = pa.Table.from_batches([batch])
+            for i, field in enumerate(table.schema):
+                if isinstance(field.type, pa.BaseExtensionType):
+                    storage = pa.chunked_array(
+                        [c.storage for c in table.column(i).chunks], field.type.storage_type
+                    )
+                    table = table.set_column(i, field.name, storage)
+            table.validate(full=True)  # e.g. strings that are not UTF-8 in a damaged page
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise IngestError(path, f"not a readable Parquet file: {e}") from None
+        yield table
 
 
 def _column(name: str, col: str, arrow_type: pa.DataType) -> tuple[str, str | None]:
@@ -86,13 +107,36 @@ def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in names}
 
 
-def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Stage the events of a canonical-schema Parquet file for ``toolkit.ingest``."""
-    table = _load(path)
-    names = table.column_names
-    cols = [f"c{i}" for i in range(len(names))]
-    table = table.rename_columns(cols)
-    table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+def read(con: duckdb.DuckDBPyConnection, path: Path, batch_rows: int | None = None) -> None:
+    """Stage the events of a canonical-schema Parquet file for ``toolkit.ingest``, a batch of
+    ``batch_rows`` rows (default :data:`BATCH_ROWS`) at a time."""
+    parquet = _open(path)
+    # extension columns are read as their storage type (see _batches)
+    schema = pa.schema(
+        [
+            f.with_type(f.type.storage_type) if isinstance(f.type, pa.BaseExtensionType) else f
+            for f in parquet.schema_arrow
+        ]
+    )
+    names = schema.names
+    plan = _plan(path, names, schema)
+    first = 1  # the file's row number of the batch's first row
+    for table in _batches(path, parquet, batch_rows or BATCH_ROWS):
+        table = table.rename_columns([f"c{i}" for i in range(len(names))])
+        rows = np.arange(first, first + table.num_rows, dtype=np.int64)
+        table = table.append_column("_row", pa.array(rows))
+        first += table.num_rows
+        con.register("_parquet", table)
+        try:
+            for sql, params in plan:
+                con.execute(sql, params)
+        finally:
+            con.unregister("_parquet")
+
+
+def _plan(path: Path, names: list[str], schema: pa.Schema) -> list[tuple[str, dict[str, Any]]]:
+    """The statements that stage a batch registered as ``_parquet`` (columns ``c0``, ``c1``...
+    and ``_row``), with their parameters: the same for every batch of the file."""
     params: dict[str, Any] = {"p": str(path)}
     at: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -106,52 +150,39 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         else "'{}'"
     )
     origin = "$p || '#' || _row"
-    con.register("_parquet", table)
-    try:
-        missing = [c for c in _REQUIRED if c not in at]
-        if missing:
-            con.execute(
-                f"INSERT INTO stage_rejects SELECT {origin}, $reason, {record} FROM _parquet",
-                params | {"reason": f"Parquet file lacks required column(s) {', '.join(missing)}"},
-            )
-            return
-        select, checks = [], []
-        for c in _REQUIRED:
-            checks.append((f"c{at[c]} IS NULL", f"'missing required value: {c}'"))
-        for c in _CANONICAL:
-            if c not in at:
-                continue
-            col = f"c{at[c]}"
-            expr, bad = _column(c, col, table.schema.field(col).type)
-            if c == "origin":
-                expr = f"coalesce({expr}, {origin})"
-            select.append(f"{expr} AS {c}")
-            if bad:
-                checks.append(
-                    (bad, f"'{c} is not a {STAGE_COLUMNS['events'][c]}: ' || {col}::VARCHAR")
-                )
-        if "origin" not in at:
-            select.append(f"{origin} AS origin")
-        extra = [i for i, name in enumerate(names) if name not in _CANONICAL or at[name] != i]
-        if "attrs" not in at and extra:
-            select.append("json_object(" + ", ".join(f"$n{i}, c{i}" for i in extra) + ") AS attrs")
-        reason = "CASE " + " ".join(f"WHEN {b} THEN {r}" for b, r in checks) + " END"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE pq_checked AS SELECT *, {reason} AS reason FROM _parquet"
-        )
-        con.execute(
-            f"INSERT INTO stage_rejects SELECT {origin}, reason, {record} "
-            "FROM pq_checked WHERE reason IS NOT NULL",
-            params,
-        )
-        con.execute(
-            f"INSERT INTO stage_events BY NAME SELECT {', '.join(select)}, _row AS ord "
-            "FROM pq_checked WHERE reason IS NULL",
-            _used(", ".join(select), params),
-        )
-        con.execute("DROP TABLE pq_checked")
-    finally:
-        con.unregister("_parquet")
+    missing = [c for c in _REQUIRED if c not in at]
+    if missing:
+        sql = f"INSERT INTO stage_rejects SELECT {origin}, $reason, {record} FROM _parquet"
+        reason = f"Parquet file lacks required column(s) {', '.join(missing)}"
+        return [(sql, _used(sql, params | {"reason": reason}))]
+    select, checks = [], []
+    for c in _REQUIRED:
+        checks.append((f"c{at[c]} IS NULL", f"'missing required value: {c}'"))
+    for c in _CANONICAL:
+        if c not in at:
+            continue
+        col = f"c{at[c]}"
+        expr, bad = _column(c, col, schema.field(at[c]).type)
+        if c == "origin":
+            expr = f"coalesce({expr}, {origin})"
+        select.append(f"{expr} AS {c}")
+        if bad:
+            checks.append((bad, f"'{c} is not a {STAGE_COLUMNS['events'][c]}: ' || {col}::VARCHAR"))
+    if "origin" not in at:
+        select.append(f"{origin} AS origin")
+    extra = [i for i, name in enumerate(names) if name not in _CANONICAL or at[name] != i]
+    if "attrs" not in at and extra:
+        select.append("json_object(" + ", ".join(f"$n{i}, c{i}" for i in extra) + ") AS attrs")
+    reason = "CASE " + " ".join(f"WHEN {b} THEN {r}" for b, r in checks) + " END"
+    statements = [
+        f"CREATE OR REPLACE TEMP TABLE pq_checked AS SELECT *, {reason} AS reason FROM _parquet",
+        f"INSERT INTO stage_rejects SELECT {origin}, reason, {record} "
+        "FROM pq_checked WHERE reason IS NOT NULL",
+        f"INSERT INTO stage_events BY NAME SELECT {', '.join(select)}, _row AS ord "
+        "FROM pq_checked WHERE reason IS NULL",
+        "DROP TABLE pq_checked",
+    ]
+    return [(sql, _used(sql, params)) for sql in statements]
 
 
 def export_parquet(
