@@ -191,27 +191,16 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
         ELSE make_timestamptz((try_cast(x AS DOUBLE) * 1e6)::BIGINT) END""")
 
 
-def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
-    """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``."""
+def stage_spans(con: duckdb.DuckDBPyConnection, spans: str = "otel_spans") -> None:
+    """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``.
+
+    ``spans``: where the rows are, when not in ``otel_spans`` (a table, a view or a
+    parenthesised query with its columns, :data:`SPAN_COLUMNS`); ``otel_spans`` is dropped
+    after, any other source is left as it is.
+    """
     out_keys, in_keys = _first(_OUTPUT_KEYS), _first(_INPUT_KEYS)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE span_checked AS
-        SELECT *, CASE
-                WHEN reason IS NOT NULL THEN reason
-                WHEN tid IS NULL THEN 'missing trace id'
-                WHEN sid IS NULL THEN 'missing span id'
-                WHEN ts IS NULL THEN 'missing or unreadable start time'
-            END AS why
-        FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id),
-                     span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
-                     try(json_transform(attrs, '{_KEY_STRUCT}')) AS a,
-                     CASE WHEN NOT regexp_full_match(coalesce(trim(parent_span_id), ''), '0*')
-                          THEN span_norm_id(parent_span_id) END AS pid
-              FROM otel_spans s)
-    """)
-    con.execute("""
-        INSERT INTO stage_rejects SELECT origin, why, record FROM span_checked WHERE why IS NOT NULL
-    """)
+    # one table for the checked and the mapped span (``why``: its reject reason), so the
+    # batch is copied once: the mapping of a rejected span is computed, never used
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE span_mapped AS
         SELECT *, CASE WHEN use_link THEN link.span_id WHEN consumer_side THEN pid END AS parent_id,
@@ -230,7 +219,22 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
                            op IN ('receive', 'process', 'settle', 'deliver')
                                OR (op IS NULL AND kind = 'consumer') AS consumer_side
                     FROM (SELECT *, lower({_first(["messaging.operation.type", "messaging.operation"])}) AS op
-                          FROM span_checked WHERE why IS NULL) c))
+                          FROM (SELECT *, CASE
+                                    WHEN reason IS NOT NULL THEN reason
+                                    WHEN tid IS NULL THEN 'missing trace id'
+                                    WHEN sid IS NULL THEN 'missing span id'
+                                    WHEN ts IS NULL THEN 'missing or unreadable start time'
+                                END AS why
+                                FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id),
+                                             span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
+                                             try(json_transform(attrs, '{_KEY_STRUCT}')) AS a,
+                                             CASE WHEN NOT regexp_full_match(
+                                                      coalesce(trim(parent_span_id), ''), '0*')
+                                                  THEN span_norm_id(parent_span_id) END AS pid
+                                      FROM {spans} s))) c))
+    """)
+    con.execute("""
+        INSERT INTO stage_rejects SELECT origin, why, record FROM span_mapped WHERE why IS NOT NULL
     """)
     con.execute(f"""
         INSERT INTO stage_events BY NAME
@@ -252,7 +256,7 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
                        CASE WHEN len(links) > 0 THEN '"links":' || to_json(links) END,
                        CASE WHEN use_link AND link.trace_id <> tid
                             THEN '"parent_trace_id":' || to_json(link.trace_id) END)) AS attrs
-            FROM span_mapped
+            FROM span_mapped WHERE why IS NULL
             UNION ALL
             SELECT tid, sid || ':event:' || n, NULL, sid, 'span_event', e.name, source, e.ts, NULL,
                    CASE WHEN e.name = 'exception' THEN 'error' END, origin, pos, n,
@@ -260,14 +264,14 @@ def stage_spans(con: duckdb.DuckDBPyConnection) -> None:
                    {_first(_EVENT_CONTENT_KEYS, "e.attrs")}, e.attrs
             FROM (SELECT tid, sid, source, origin, pos, unnest(events) AS e,
                          generate_subscripts(events, 1) AS n
-                  FROM span_mapped WHERE len(events) > 0)
+                  FROM span_mapped WHERE why IS NULL AND len(events) > 0)
         )
     """)
     _stage_traces(con)
     span_tree.derive(con)
     con.execute("DROP TABLE span_mapped")
-    con.execute("DROP TABLE span_checked")
-    con.execute("DROP TABLE otel_spans")
+    if spans == "otel_spans":
+        con.execute("DROP TABLE otel_spans")
 
 
 def _stage_traces(con: duckdb.DuckDBPyConnection) -> None:
@@ -289,6 +293,6 @@ def _stage_traces(con: duckdb.DuckDBPyConnection) -> None:
               FROM (SELECT tid AS trace_id, {system} AS system, pid IS NOT NULL AS is_child, ts,
                            pos, name, CASE WHEN pid IS NULL THEN {attr("input.value")} END AS root_input,
                            CASE WHEN {msgs} IS NOT NULL THEN {first_user} END AS m
-                    FROM span_mapped))
+                    FROM span_mapped WHERE why IS NULL))
         GROUP BY trace_id
     """)

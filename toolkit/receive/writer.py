@@ -41,7 +41,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -55,6 +54,7 @@ log = logging.getLogger(__name__)
 PREFIX = "otlp-http:"
 WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
 _REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
+_NONE = (0, 0, None, None, 0)  # a request with no row in ``Writer._per_request``
 
 
 @dataclass
@@ -137,6 +137,8 @@ class Writer(threading.Thread):
             f"CREATE OR REPLACE TEMP TABLE live_spans ({SPAN_DDL}, tid VARCHAR, req BIGINT, "
             "arrived DOUBLE)"
         )
+        create_span_table(self.cur)  # the macros the mapping uses, once
+        self.cur.execute("DROP TABLE otel_spans")
 
     # ------------------------------------------------------------------ the loop
 
@@ -257,118 +259,154 @@ class Writer(threading.Thread):
     def _merge(self, fresh: list[Pending]) -> None:
         cur = self.cur
         started = time.perf_counter()
-        numbers = list(range(self.n + 1, self.n + 1 + len(fresh)))
+        first = self.n + 1  # the batch's requests are numbered from here on
+        numbers = list(range(first, first + len(fresh)))
         self.n += len(fresh)
         create_stage(cur)
         try:
-            texts = [(n, p.body) for n, p in zip(numbers, fresh, strict=True) if p.body is not None]
-            if texts:
-                otlp.read_requests(cur, texts, PREFIX)
-            else:
-                create_span_table(cur)
-            self._stage_flattened(
-                [(n, p.spans) for n, p in zip(numbers, fresh, strict=True) if p.spans is not None]
-            )
-            stage_rows(
-                cur,
-                "rejects",
-                [
-                    {"origin": f"{PREFIX}{n}#0", "reason": p.problem, "record": p.raw}
-                    for n, p in zip(numbers, fresh, strict=True)
-                    if p.problem is not None
-                ],
-            )
-            self._restage(time.time())
-            self._transaction(fresh, numbers, started)
+            self._receive(fresh, numbers, time.time())
+            old = self._restage(first)
+            self._transaction(fresh, numbers, old, started)
+        except BaseException:
+            # the batch's spans leave ``live_spans`` with it (its tables rolled back)
+            cur.execute("DELETE FROM live_spans WHERE req >= $f", {"f": first})
+            raise
         finally:
             drop_stage(cur)
-            for table in ("live_new", "live_old", "live_complete", "live_requests"):
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def _stage_flattened(self, tables: list[tuple[int, pa.Table]]) -> None:
-        """Add the spans of protobuf requests, flattened by the HTTP threads, to ``otel_spans``
-        (origins as :func:`toolkit.ingest.otlp.read_requests` gives them)."""
-        if not tables:
-            return
-        spans = pa.concat_tables(
-            t.append_column("req", pa.array([n] * len(t), pa.int64())) for n, t in tables
-        )
-        self.cur.register("_flattened", spans)
-        try:
-            self.cur.execute(
-                "INSERT INTO otel_spans BY NAME SELECT * EXCLUDE (k, req), k AS pos, "
-                "$p || req || '#' || k AS origin FROM _flattened",
-                {"p": PREFIX},
-            )
-        finally:
-            self.cur.unregister("_flattened")
-
-    def _restage(self, now: float) -> None:
-        """Map the new spans together with the earlier spans of the traces they touch."""
+    def _receive(self, fresh: list[Pending], numbers: list[int], now: float) -> None:
+        """Add the batch's spans to ``live_spans`` (``req`` its request's number) and stage the
+        rejects of requests rejected whole."""
         cur = self.cur
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE live_new AS SELECT *, span_norm_id(trace_id) AS tid, "
-            f"{_REQ} AS req, $now AS arrived FROM otel_spans",
-            {"now": now},
+        texts = [(n, p.body) for n, p in zip(numbers, fresh, strict=True) if p.body is not None]
+        if texts:
+            otlp.read_requests(cur, texts, PREFIX)
+            cur.execute(
+                f"INSERT INTO live_spans BY NAME SELECT *, span_norm_id(trace_id) AS tid, "
+                f"{_REQ} AS req, $now AS arrived FROM otel_spans",
+                {"now": now},
+            )
+            cur.execute("DROP TABLE otel_spans")
+        tables = [(n, p.spans) for n, p in zip(numbers, fresh, strict=True) if p.spans is not None]
+        if tables:
+            # protobuf ids are hex already: the trace id is its own normal form
+            spans = pa.concat_tables(
+                t.append_column("req", pa.array([n] * len(t), pa.int64())) for n, t in tables
+            )
+            cur.register("_flattened", spans)
+            try:
+                cur.execute(
+                    "INSERT INTO live_spans BY NAME SELECT * EXCLUDE (k), k AS pos, "
+                    "$p || req || '#' || k AS origin, trace_id AS tid, $now AS arrived "
+                    "FROM _flattened",
+                    {"p": PREFIX, "now": now},
+                )
+            finally:
+                cur.unregister("_flattened")
+        stage_rows(
+            cur,
+            "rejects",
+            [
+                {"origin": f"{PREFIX}{n}#0", "reason": p.problem, "record": p.raw}
+                for n, p in zip(numbers, fresh, strict=True)
+                if p.problem is not None
+            ],
         )
-        cur.execute(
-            "CREATE OR REPLACE TEMP TABLE live_old AS SELECT * FROM live_spans "
-            "WHERE tid IN (SELECT tid FROM live_new WHERE tid IS NOT NULL)"
-        )
+
+    def _restage(self, first: int) -> int:
+        """Map the new spans (requests from number ``first``) together with the earlier spans
+        of the traces they touch (``live_old``: their trace and origin); return how many
+        earlier spans there are."""
+        cur = self.cur
+        old = cur.execute(
+            "CREATE OR REPLACE TEMP TABLE live_old AS SELECT tid, origin FROM live_spans "
+            "WHERE req < $f AND tid IN (SELECT tid FROM live_spans WHERE req >= $f)",
+            {"f": first},
+        ).fetchall()[0][0]
         # positions ordered by request, then by place in the request: the order of the files
         # that the requests would have been
-        cur.execute(
-            "CREATE OR REPLACE TEMP TABLE otel_spans AS "
-            "SELECT * EXCLUDE (pos, tid, req, arrived), row_number() OVER (ORDER BY req, pos) AS pos "
-            "FROM (SELECT * FROM live_old UNION ALL BY NAME SELECT * FROM live_new)"
+        where = f"req >= {int(first)}"
+        if old:
+            where += " OR tid IN (SELECT tid FROM live_old)"
+        stage_spans(
+            cur,
+            "(SELECT * EXCLUDE (pos, tid, req, arrived), req * 4294967296 + pos AS pos "
+            f"FROM live_spans WHERE {where})",
         )
-        stage_spans(cur)
-        cur.execute("DELETE FROM stage_rejects WHERE origin IN (SELECT origin FROM live_old)")
+        if old:
+            cur.execute("DELETE FROM stage_rejects WHERE origin IN (SELECT origin FROM live_old)")
+        return int(old)
 
-    def _transaction(self, fresh: list[Pending], numbers: list[int], started: float) -> None:
+    def _transaction(
+        self, fresh: list[Pending], numbers: list[int], old: int, started: float
+    ) -> None:
         cur = self.cur
         cur.execute("BEGIN TRANSACTION")
         try:
-            # the earlier rows of the traces mapped again are replaced by their new mapping
-            cur.execute("""
-                DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
-                  AND origin IN (SELECT origin FROM live_old)
-            """)
+            if old:  # the earlier rows of the traces mapped again are replaced by their new mapping
+                cur.execute("""
+                    DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
+                      AND origin IN (SELECT origin FROM live_old)
+                """)
             # traces whose every stored row was mapped again: their fields are recomputed
-            cur.execute("""
-                CREATE OR REPLACE TEMP TABLE live_complete AS
-                SELECT DISTINCT trace_id FROM stage_traces s
-                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = s.trace_id)
-            """)
-            complete = [t for (t,) in cur.execute("SELECT trace_id FROM live_complete").fetchall()]
+            complete = [
+                t
+                for (t,) in cur.execute("""
+                    SELECT DISTINCT trace_id FROM stage_traces s
+                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = s.trace_id)
+                """).fetchall()
+            ]
+            # the batch's events are appended from here on: counted per request by rowid range
+            first_rowid = cur.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[
+                0
+            ][0]
             merge_stage(cur, None, per_request=True, recompute=complete)
-            per_request = self._per_request(fresh, numbers, started)
-            cur.execute("""
-                INSERT INTO ingests SELECT h, path, 'otlp', rows, rejected, now(), seconds
-                FROM live_requests
-            """)
-            cur.execute("""
-                UPDATE rejects SET file_hash = r.h FROM live_requests r
-                WHERE rejects.file_hash IS NULL AND rejects.origin IN (SELECT origin FROM stage_rejects)
-                  AND split_part(rejects.origin, '#', 1) = r.path
-            """)
+            per_request = self._per_request(numbers, first_rowid)
+            seconds = time.perf_counter() - started
+            requests = pa.table(
+                {
+                    "h": [p.digest for p in fresh],
+                    "path": [f"{PREFIX}{n}" for n in numbers],
+                    "rows": [per_request.get(n, _NONE)[4] for n in numbers],
+                    "rejected": [per_request.get(n, _NONE)[1] for n in numbers],
+                    "seconds": [seconds] * len(fresh),
+                }
+            )
+            rejected = any(r[1] for r in per_request.values())
+            cur.register("_live_requests", requests)
+            try:
+                cur.execute("""
+                    INSERT INTO ingests SELECT h, path, 'otlp', rows, rejected, now(), seconds
+                    FROM _live_requests
+                """)
+                if rejected:
+                    cur.execute("""
+                        UPDATE rejects SET file_hash = r.h FROM _live_requests r
+                        WHERE rejects.file_hash IS NULL
+                          AND rejects.origin IN (SELECT origin FROM stage_rejects)
+                          AND split_part(rejects.origin, '#', 1) = r.path
+                    """)
+            finally:
+                cur.unregister("_live_requests")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        cur.execute(
-            "INSERT INTO live_spans SELECT * FROM live_new WHERE tid IS NOT NULL "
-            "AND origin NOT IN (SELECT origin FROM stage_rejects)"
-        )
+        if rejected:  # rejected spans are not kept for mapping their traces again
+            cur.execute(
+                "DELETE FROM live_spans WHERE req >= $f "
+                "AND origin IN (SELECT origin FROM stage_rejects)",
+                {"f": numbers[0]},
+            )
         spans = rejects = 0
         for n, p in zip(numbers, fresh, strict=True):
-            stored, rejected, whole, reason = per_request.get(n, (0, 0, None, None))
+            stored, rejected_n, whole, reason, _ = per_request.get(n, _NONE)
             spans += stored
-            rejects += rejected
+            rejects += rejected_n
             if whole is not None and stored == 0:
-                p.result = Result(400, rejected=rejected, message=whole)
+                p.result = Result(400, rejected=rejected_n, message=whole)
             else:
-                p.result = Result(200, spans=stored, rejected=rejected, message=reason or "")
+                p.result = Result(200, spans=stored, rejected=rejected_n, message=reason or "")
         with self.lock:
             self.counts["batches"] += 1
             self.counts["spans"] += spans
@@ -376,47 +414,31 @@ class Writer(threading.Thread):
             self.counts["committed_requests"] += len(fresh)
 
     def _per_request(
-        self, fresh: list[Pending], numbers: list[int], started: float
-    ) -> dict[int, tuple[int, int, str | None, str | None]]:
-        """``live_requests(h, path, rows, rejected, seconds)`` for the ``ingests`` rows, and per
-        request number: spans stored, records rejected, the first reason for a rejection."""
-        cur = self.cur
-        counts = {
-            n: (spans, rejected, whole, reason)
-            for n, spans, rejected, whole, reason in cur.execute(f"""
-                WITH s AS (SELECT req, count(*) AS spans FROM live_new
-                           WHERE origin NOT IN (SELECT origin FROM stage_rejects) GROUP BY req),
+        self, numbers: list[int], first_rowid: int
+    ) -> dict[int, tuple[int, int, str | None, str | None, int]]:
+        """Per request number: spans stored, records rejected, the reason of its rejection as a
+        whole, the first reason for a rejection, events added (from ``first_rowid`` on)."""
+        return {
+            n: (spans, rejected, whole, reason, rows)
+            for n, spans, rejected, whole, reason, rows in self.cur.execute(
+                f"""
+                WITH s AS (SELECT req, count(*) AS spans FROM live_spans
+                           WHERE req >= $f AND origin NOT IN (SELECT origin FROM stage_rejects)
+                           GROUP BY req),
                      r AS (SELECT {_REQ} AS req, count(*) AS rejected,
                                   min(reason) FILTER (origin LIKE '%#0') AS whole,
                                   min(reason || ' (' || origin || ')') AS reason
-                           FROM stage_rejects GROUP BY req)
-                SELECT req, coalesce(s.spans, 0), coalesce(r.rejected, 0), r.whole, r.reason
-                FROM s FULL JOIN r USING (req)
-            """).fetchall()
+                           FROM stage_rejects GROUP BY req),
+                     a AS (SELECT {_REQ} AS req, count(*) AS rows FROM events
+                           WHERE rowid >= $r GROUP BY req)
+                SELECT req, coalesce(s.spans, 0), coalesce(r.rejected, 0), r.whole, r.reason,
+                       coalesce(a.rows, 0)
+                FROM s FULL JOIN r USING (req) FULL JOIN a USING (req)
+                WHERE req >= $f
+                """,
+                {"f": numbers[0], "r": first_rowid},
+            ).fetchall()
         }
-        rows = dict(
-            cur.execute(f"""
-                SELECT {_REQ} AS req, count(*) FROM events
-                WHERE origin IN (SELECT origin FROM stage_events) GROUP BY req
-            """).fetchall()
-        )
-        seconds = time.perf_counter() - started
-        table: dict[str, list[Any]] = {"h": [], "path": [], "rows": [], "rejected": [], "s": []}
-        for n, p in zip(numbers, fresh, strict=True):
-            table["h"].append(p.digest)
-            table["path"].append(f"{PREFIX}{n}")
-            table["rows"].append(rows.get(n, 0))
-            table["rejected"].append(counts.get(n, (0, 0, None, None))[1])
-            table["s"].append(seconds)
-        cur.register("_live_requests", pa.table(table))
-        try:
-            cur.execute(
-                "CREATE OR REPLACE TEMP TABLE live_requests AS "
-                "SELECT h, path, rows, rejected, s AS seconds FROM _live_requests"
-            )
-        finally:
-            cur.unregister("_live_requests")
-        return counts
 
     def evict(self) -> None:
         """Forget the spans of traces idle for ``retain`` seconds (they stay in the database)."""
