@@ -7,6 +7,8 @@ import base64
 import gzip
 import json
 import re
+import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -17,6 +19,8 @@ import toolkit
 from toolkit.cli import main
 from toolkit.db import connect
 from toolkit.viz.report import session_waits
+from toolkit.viz.report.page import SCRIPT
+from toolkit.viz.report.tables import OUTCOME_JS, SEVERITY_JS, TRACE_LINK_JS
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -335,3 +339,17 @@ def test_a_trace_without_a_panel_shows_its_row_and_findings(demo, chromium, tmp_
     assert f"Trace {tid}" in text and f"toolkit report --trace-id {json.dumps(tid)}" in text
     assert f"Findings ({counts.iloc[0]})" in text and rows == counts.iloc[0]
     assert "No trace with this id is listed" in unknown
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to parse JavaScript")
+def test_the_report_javascript_parses(tmp_path):
+    """The page script and the column renders are JavaScript the browser alone would run:
+    Node parses them (``--check``), so a syntax error fails here, not in a reader's browser."""
+    sources = {"page.js": SCRIPT}
+    sources |= {f"{name}.js": f"const render = ({js});\n" for name, js in
+                [("trace_link", TRACE_LINK_JS), ("severity", SEVERITY_JS), ("outcome", OUTCOME_JS)]}  # fmt: skip
+    for name, js in sources.items():
+        (tmp_path / name).write_text(js)
+        result = subprocess.run(["node", "--check", str(tmp_path / name)], capture_output=True,
+                                text=True, check=False)  # fmt: skip
+        assert result.returncode == 0, (name, result.stderr)
