@@ -67,8 +67,8 @@ def test_event_graph_marks_findings_and_escapes_content(sim):
     assert kinds <= marked
     assert trace_id in fig.layout.title.text
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
-    edges = [t for t in fig.data if t.mode == "lines"]
-    assert len(edges) == 1 and list(edges[0].x).count(None) == graph.number_of_edges()
+    edges = [t for t in fig.data if t.mode == "lines"]  # one trace per relation
+    assert len(edges) <= 2 and sum(list(t.x).count(None) for t in edges) == graph.number_of_edges()
 
 
 def test_event_graph_hover_is_escaped(loaded_con):
@@ -94,6 +94,46 @@ def test_event_graph_samples_beyond_the_limit_and_keeps_findings():
     marks = next(t for t in fig.data if t.legendgroup == "finding")
     assert len(marks.x) == len(found)
     assert len(fig.data) < 30  # one trace for nodes, one per edge style: never one per edge
+
+
+def _graph(n: int, edges: list[tuple[int, int, str]]) -> nx.DiGraph:
+    """Events e0..e<n-1>, one second apart, and the given edges (parent, child, kind)."""
+    graph = nx.DiGraph(trace_id="t")
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    for i in range(n):
+        graph.add_node(f"e{i}", type="t", source="a", ts=t0 + pd.Timedelta(seconds=i),
+                       end_ts=None, status=None, content=None, seq=i, records=1)  # fmt: skip
+    for parent, child, kind in edges:
+        graph.add_edge(f"e{parent}", f"e{child}", kind=kind)
+    return graph
+
+
+C, R = "contains", "causes"
+
+
+@pytest.mark.parametrize(
+    ("edges", "rows"),
+    [
+        # a span tree: a row per nesting level, whatever the number of branches
+        ([(0, 1, C), (1, 2, C), (1, 3, C), (0, 4, C), (4, 5, C), (0, 6, C)],
+         [0, 1, 2, 2, 1, 2, 1]),
+        # reactions: the first continues its parent's row, the next opens one below; a row is
+        # reused a step after a chain of another parent ends; a second root shares row 0
+        ([(0, 1, R), (1, 2, R), (2, 3, R), (1, 4, R), (4, 5, R), (0, 7, R)],
+         [0, 0, 0, 0, 1, 1, 0, 1]),
+        # ... but not right after it (e5 would read as continuing e4's chain)
+        ([(0, 1, R), (1, 2, R), (2, 3, R), (1, 4, R), (0, 5, R)], [0, 0, 0, 0, 1, 2]),
+        # both: a message sent in a span, a reaction to it, work inside that; e4 runs inside e0
+        # and reacts to e3: it hangs from its span
+        ([(0, 1, C), (1, 2, R), (2, 3, C), (0, 4, C), (3, 4, R)], [0, 1, 1, 2, 1]),
+    ],
+)  # fmt: skip
+def test_event_graph_rows_follow_nesting_and_reaction_chains(edges, rows):
+    fig = toolkit.plot_event_graph(_graph(len(rows), edges))
+    assert list(next(t for t in fig.data if t.name == "events").y) == rows
+    # every relation is drawn, each in its own style
+    drawn = {t.name.split(" ")[0]: list(t.x).count(None) for t in fig.data if t.mode == "lines"}
+    assert drawn == {k: sum(e[2] == k for e in edges) for k in {e[2] for e in edges}}
 
 
 def test_event_graph_empty():

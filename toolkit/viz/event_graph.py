@@ -21,6 +21,13 @@ from toolkit.viz._common import (
 
 MAX_LEGEND_SOURCES = 16
 MAX_LABELLED = 40  # events: up to this many, each node is labelled with its name or type
+MAX_GRID_ROWS = 40  # rows: up to this many, each has its grid line
+# The two relations drawn apart (a reaction is the event flow; containment, who did the work)
+EDGE_STYLES = [
+    ("contains", "contains (runs inside)", {"color": "#bdbdbd", "width": 1}),
+    ("causes", "causes (reacts to)", {"color": "#6e6e6e", "width": 1.3}),
+    ("collapsed", "over hidden events", {"color": "#9a9a9a", "width": 1, "dash": "dot"}),
+]
 
 
 def _time_key(graph: nx.DiGraph, n: Any) -> tuple:
@@ -62,14 +69,22 @@ def _keep(graph: nx.DiGraph, order: list, marked: set, limit: int) -> list:
     return [n for n in order if n in keep]
 
 
+def _layout_parent(graph: nx.DiGraph, n: Any) -> Any:
+    """The event ``n`` hangs from in the layout: its enclosing span where it has one (who did
+    the work), else what it reacts to."""
+    preds = list(graph.predecessors(n))
+    if not preds:
+        return None
+    return next((p for p in preds if graph.edges[p, n].get("kind") == "contains"), preds[0])
+
+
 def _kept_parent(graph: nx.DiGraph, n: Any, kept: set) -> tuple[Any, bool]:
     """The nearest kept ancestor of ``n`` and whether it is the direct parent."""
     seen, node, direct = {n}, n, True
     while True:
-        preds = list(graph.predecessors(node))
-        if not preds:
+        node = _layout_parent(graph, node)
+        if node is None:
             return None, direct
-        node = preds[0]
         if node in kept:
             return node, direct
         if node in seen:
@@ -78,29 +93,66 @@ def _kept_parent(graph: nx.DiGraph, n: Any, kept: set) -> tuple[Any, bool]:
         direct = False
 
 
-def _tree_rows(order: list, parent: dict) -> dict:
-    """Rows so that each causal branch gets its own line and a chain stays straight."""
+def _lanes(graph: nx.DiGraph, order: list, parent: dict) -> dict:
+    """A row per event: chains of reactions run along a row, what runs inside a span sits a row
+    below it, and rows are reused once free, so the graph grows as deep as the trace's nesting
+    and concurrency, not one row per branch (a span tree drawn a row per branch is a staircase).
+
+    A chain starts at an event and continues through its first reaction (``causes``, in time)
+    while there is one; it holds its row from its first event to its last (in ``order``). Each
+    chain takes the first row below its parent's that is free over that stretch and one step
+    either side (side by side for chains of the same parent; a root chain: the first free row),
+    parents before children, earlier siblings first.
+    """
+    rank = {n: i for i, n in enumerate(order)}
     children: dict[Any, list] = {}
     for n in order:
         if parent.get(n) is not None:
             children.setdefault(parent[n], []).append(n)
+
+    def reacts(n: Any) -> bool:  # to its parent (over hidden events: to the one before it)
+        via = _layout_parent(graph, n)
+        return via is not None and graph.edges[via, n].get("kind") != "contains"
+
     rows: dict[Any, int] = {}
-    nxt = 0
+    taken: list[list[tuple[int, int, Any]]] = []  # per row: its chains' stretches, parents
+
+    def place(head: Any) -> list:
+        chain = [head]
+        while True:
+            nxt = next((k for k in children.get(chain[-1], [])
+                        if k not in rows and k not in chain and reacts(k)), None)  # fmt: skip
+            if nxt is None:
+                break
+            chain.append(nxt)
+        lo, hi = rank[chain[0]], rank[chain[-1]]
+        p = parent.get(head)
+        row = rows[p] + 1 if p in rows else 0
+        # siblings may sit side by side; other chains keep a step apart, or they read as one
+        while row < len(taken) and any(
+            a - (q != p) <= hi and lo <= b + (q != p) for a, b, q in taken[row]
+        ):
+            row += 1
+        if row == len(taken):
+            taken.append([])
+        taken[row].append((lo, hi, p))
+        for n in chain:
+            rows[n] = row
+        return chain
+
     roots = [n for n in order if parent.get(n) is None]
     for root in roots + order:  # then whatever a cycle left unreached
-        stack: list[tuple[Any, int | None]] = [(root, None)]
+        if root in rows:
+            continue
+        stack = [root]
         while stack:
-            node, inherited = stack.pop()
-            if node in rows:
+            head = stack.pop()
+            if head in rows:
                 continue
-            if inherited is None:
-                inherited, nxt = nxt, nxt + 1
-            rows[node] = inherited
-            kids = [k for k in children.get(node, []) if k not in rows]
-            # the first reaction continues its parent's line; later ones open new rows below
-            stack.extend(
-                (k, rows[node] if i == 0 else None) for i, k in reversed(list(enumerate(kids)))
-            )
+            chain = place(head)
+            # the branches off the chain, earliest first (the stack pops the last pushed)
+            branches = [k for n in chain for k in children.get(n, []) if k not in rows]
+            stack.extend(sorted(branches, key=rank.__getitem__, reverse=True))
     return rows
 
 
@@ -124,19 +176,24 @@ def plot_event_graph(
     """One trace's causal graph, laid out left to right by time.
 
     Nodes are coloured by source (the same colour per source in every chart) and, up to
-    ``MAX_LABELLED`` events, labelled with their span name or type; events with findings (and with an error/timeout status) get
-    an outline symbol per kind; hover shows type, source, time, status and an escaped preview
-    of the content. Above ``max_events`` events, all events with findings are kept and the
-    others are sampled evenly in time; edges then join each event to its nearest kept ancestor
-    (dotted) and the title says so.
+    ``MAX_LABELLED`` events, labelled with their span name or type; events with findings (and
+    with an error/timeout status) get an outline symbol per kind; hover shows type, source,
+    time, status and an escaped preview of the content. Both relations are drawn, apart:
+    ``causes`` (reacts to) darker than ``contains`` (runs inside). Above ``max_events``
+    events, all events with findings are kept and the others are sampled evenly in time;
+    edges then join each event to its nearest kept ancestor (dotted) and the title says so.
+
+    In the ``tree`` layout a chain of reactions runs along a row and what runs inside a span
+    sits a row below it; rows are reused once free, so a span tree reads as its nesting
+    (agent, turn, model and tool calls) rather than a row per branch.
 
     Args:
         graph: from :func:`toolkit.event_graph` (node attributes ``type``, ``source``, ``ts``...).
         findings: a :func:`toolkit.findings` table (rows of other traces are ignored).
         max_events: the most events drawn.
         x: ``order`` (rank in time, readable when gaps vary) or ``time`` (UTC).
-        y: ``tree`` (a row per causal branch), ``source`` (a lane per source) or ``auto``
-            (``source`` for graphs without causation ids).
+        y: ``tree`` (reaction chains along rows, nesting downwards), ``source`` (a lane per
+            source) or ``auto`` (``source`` for graphs with neither relation: chat logs).
 
     Returns:
         A plotly figure.
@@ -158,7 +215,7 @@ def plot_event_graph(
         y = "tree" if kinds & {"causes", "contains"} else "source"
     sources = [graph.nodes[n].get("source") or "(none)" for n in shown]
     if y == "tree":
-        rows = _tree_rows(shown, parent)
+        rows = _lanes(graph, shown, parent)
         ys = [rows[n] for n in shown]
     else:
         lanes = {s: i for i, s in enumerate(dict.fromkeys(sources))}
@@ -171,22 +228,22 @@ def plot_event_graph(
     pos = {n: (xv, yv) for n, xv, yv in zip(shown, xs, ys, strict=True)}
 
     fig = go.Figure()
-    for is_direct, dash, label in (
-        (True, "solid", "causes / contains"),
-        (False, "dot", "causes / contains (collapsed)"),
-    ):
-        ex: list = []
-        ey: list = []
-        for n in shown:
-            p = parent[n]
-            if p is not None and direct[n] == is_direct:
+    # every recorded relation between events shown, then the collapsed ones over hidden events
+    segments: dict[str, list] = {"causes": [], "contains": [], "collapsed": []}
+    for p, n, kind in graph.subgraph(shown).edges(data="kind"):
+        segments["contains" if kind == "contains" else "causes"].append((p, n))
+    segments["collapsed"] = [
+        (parent[n], n) for n in shown if parent[n] is not None and not direct[n]
+    ]
+    for relation, label, line in EDGE_STYLES:
+        if segments[relation]:
+            ex: list = []
+            ey: list = []
+            for p, n in segments[relation]:
                 ex += [pos[p][0], pos[n][0], None]
                 ey += [pos[p][1], pos[n][1], None]
-        if ex:
-            fig.add_trace(go.Scatter(
-                x=ex, y=ey, mode="lines", name=label, hoverinfo="skip",
-                line={"color": "#9a9a9a", "width": 1, "dash": dash},
-            ))  # fmt: skip
+            fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", name=label, hoverinfo="skip",
+                                     line=line))  # fmt: skip
     colours = colour_map(sources)
     size = 11 if len(shown) <= 60 else 8 if len(shown) <= 200 else 6
     labelled = len(shown) <= MAX_LABELLED
@@ -228,13 +285,14 @@ def plot_event_graph(
             " with a finding, the rest sampled evenly in time; dotted edges skip hidden events</sup>"
         )
     x_title = "event order (rank by time; hover for the time)" if x == "order" else "time (UTC)"
-    y_title = "causal branch (a reaction chain per row)" if y == "tree" else "source"
+    y_title = "nesting (a chain of reactions on a row)" if y == "tree" else "source"
     rows_used = (max(ys) + 1) if ys else 1
     legend_rows = min(len(colours), MAX_LEGEND_SOURCES) + len(by_kind) + 5
     height = max(420, 24 * rows_used + 200, 21 * legend_rows + 160)
     style(fig, title, x_title, y_title, height=int(min(height, 1400)))
     if y == "tree":
-        fig.update_yaxes(showticklabels=False, autorange="reversed", zeroline=False)
+        fig.update_yaxes(showticklabels=False, autorange="reversed", zeroline=False,
+                         dtick=1 if rows_used <= MAX_GRID_ROWS else None)  # fmt: skip
     else:
         fig.update_yaxes(
             tickmode="array", tickvals=list(range(len(lanes))),
