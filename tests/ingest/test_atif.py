@@ -125,14 +125,12 @@ def test_steps_tool_calls_and_results_chain(con):
     )
 
 
-def test_subagent_trajectory_is_caused_by_the_delegating_tool_call():
-    con = toolkit.connect()
+def test_subagent_trajectory_is_caused_by_the_delegating_tool_call(con):
     toolkit.ingest(con, FIXTURES / "atif" / "subagent_trajectories.json")
     row = con.execute("""
         SELECT trace_id, parent_id, attrs->>'parent_trace_id' FROM events
         WHERE trace_id = 'sess-child-summary-001' AND event_id = 'step:1'""").fetchall()
     assert row == [("sess-child-summary-001", "step:2:tool:call_summarize", "sess-parent-001")]
-    con.close()
 
 
 def test_embedded_v17_subagent_and_continuation(con):

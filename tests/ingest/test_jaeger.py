@@ -141,8 +141,7 @@ def test_genai_multi_agent_trace(con):
     } <= services | set(named)
 
 
-def test_ui_json_logs_references_and_duplicates():
-    con = toolkit.connect()
+def test_ui_json_logs_references_and_duplicates(con):
     toolkit.ingest(con, FIXTURES / "jaeger" / "ui_01.json")
     logs = con.execute(
         "SELECT event_id, coalesce(parent_span_id, parent_id), type, attrs->>'x' FROM events WHERE event_id LIKE '%:log:%' ORDER BY 1"
@@ -164,7 +163,6 @@ def test_ui_json_logs_references_and_duplicates():
         _one(con, "SELECT target FROM events WHERE attrs->>'peer.service' IS NOT NULL")
         == "service-y"
     )
-    con.close()
 
 
 def test_protobuf_json_gives_the_same_events_as_the_ui_json(con):

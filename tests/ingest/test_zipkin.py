@@ -66,8 +66,7 @@ def test_every_shared_zipkin_file_loads_auto_detected(
     assert [g[0] for g in got] == recorded
 
 
-def test_shared_rpc_is_a_client_to_server_edge():
-    con = toolkit.connect()
+def test_shared_rpc_is_a_client_to_server_edge(con):
     toolkit.ingest(con, FIXTURES / "zipkin" / "skew.json")
     rows = con.execute(
         "SELECT event_id, coalesce(parent_span_id, parent_id), source, attrs->>'kind' FROM events ORDER BY event_id"
@@ -86,7 +85,6 @@ def test_shared_rpc_is_a_client_to_server_edge():
         WHERE s.event_id = '74280ae0c10d8062:server'""",
     )
     assert skew == 1470150004008761 - 1470150004074202
-    con.close()
 
 
 def test_every_shared_client_server_pair_is_linked(con):
