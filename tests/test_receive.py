@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.trace import Status, StatusCode
 
 import toolkit
+from toolkit.analyze import derived
 from toolkit.receive.protocol import request_to_json
 
 PB, JS = "application/x-protobuf", "application/json"
@@ -267,6 +268,37 @@ def test_spans_in_any_order_over_many_requests_equal_the_file(live, tmp_path):
     assert traces["system"].tolist() == ["travel-desk"] * 4
     assert sorted(traces["outcome"]) == ["failure", "success", "success", "success"]
     assert set(live_tables["events"]["source"]) == {"planner"}  # inherited from the late root
+
+
+def test_the_writer_keeps_the_derived_tables_several_batches_at_a_time(live):
+    """The analyses' derived tables are refreshed by the writer, not in every batch: an
+    analysis on the connection asks it to catch up first, and then reads what a rebuild would
+    make of everything committed."""
+    con, receiver = live
+    receiver.writer.gate.clear()  # the writer holds off: the requests share one batch
+    assert receiver.writer.parked.wait(5)
+    spans = agent_runs(runs=6, steps=2)
+    senders = [
+        threading.Thread(target=post, args=(receiver.url, body(spans[i : i + 7])))
+        for i in range(0, len(spans), 7)
+    ]
+    for sender in senders:
+        sender.start()
+    deadline = time.monotonic() + 10
+    while receiver.counters.queued < len(senders) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    receiver.writer.gate.set()
+    for sender in senders:
+        sender.join(10)
+    assert receiver.counters.spans == len(spans)
+    sessions = toolkit.sessions(con)  # the writer catches up before the analysis reads
+    assert len(sessions) == 6 and count(con, "_toolkit_uev") == count(con, "events")
+    kept = {t: toolkit.query(con, f"SELECT * FROM {t} ORDER BY ALL") for t in derived.TABLES[:3]}
+    derived.build(con)
+    for table, frame in kept.items():
+        pd.testing.assert_frame_equal(
+            frame, toolkit.query(con, f"SELECT * FROM {table} ORDER BY ALL")
+        )
 
 
 def test_the_protobuf_converter_matches_message_to_dict():

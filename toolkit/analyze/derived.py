@@ -19,6 +19,10 @@ The SQL is written for DuckDB and, transpiled, for Spark (``toolkit.spark``): ``
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
 
 from toolkit.db import execute, quote_identifier
@@ -295,14 +299,40 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
         execute(con, f"DROP TABLE {table}")
 
 
+# Connections whose tables another thread keeps: a live receiver's writer refreshes them
+# for several batches at once, and is asked to catch up rather than written over from here
+# (two threads writing the same tables conflict).
+_KEEPERS: weakref.WeakKeyDictionary[Any, Callable[[], bool]] = weakref.WeakKeyDictionary()
+
+
+def kept_by(con: Any, catch_up: Callable[[], bool] | None) -> None:
+    """Say that another thread keeps ``con``'s derived tables (``None``: no longer).
+
+    :func:`ensure` on ``con`` then calls ``catch_up``, which brings the tables up to date with
+    what was committed and returns ``True``, or returns ``False`` (the keeper is gone: ensure
+    goes on as usual).
+    """
+    if catch_up is None:
+        _KEEPERS.pop(con, None)
+    else:
+        _KEEPERS[con] = catch_up
+
+
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     """Make sure the derived tables are current before an analysis runs.
 
     The check is three numbers (the tables' version, the events' count, a checksum of the
     traces' systems and sessions), so it is cheap when nothing changed. A writable database is repaired in place;
     a read-only one whose tables are missing or stale gets temporary tables, rebuilt only when
-    the data changes.
+    the data changes. A connection whose tables another thread keeps (:func:`kept_by`) asks
+    that thread.
     """
+    try:
+        catch_up = _KEEPERS.get(con)
+    except TypeError:  # a connection that cannot be weakly referenced has no keeper
+        catch_up = None
+    if catch_up is not None and catch_up():
+        return
     state = tuple(execute(con, STATE_SQL)[0])
     for temporary in (True, False):
         if _exists(con, temporary=temporary):

@@ -237,6 +237,7 @@ def merge_stage(
     *,
     per_request: bool = False,
     recompute: list[str] | None = None,
+    derive: bool = True,
 ) -> tuple[int, int]:
     """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
 
@@ -247,6 +248,8 @@ def merge_stage(
     ``recompute``: traces whose staged fields were derived from all their spans (the live
     receiver maps a trace again as its spans arrive): their staged values replace the stored
     ones where they say something, instead of only filling empty ones.
+    ``derive=False``: leave the analyses' derived tables to the caller (the live writer
+    refreshes them once for several batches).
     """
     # occurrence: 0 for most records; only repeated (trace, source, id) in this file need counting
     unit = "split_part(origin, '#', 1)" if per_request else "''"
@@ -317,7 +320,8 @@ def merge_stage(
     rejected = con.execute(
         "INSERT INTO rejects SELECT origin, reason, record, $h FROM stage_rejects", {"h": file_hash}
     ).fetchall()[0][0]
-    derived.refresh(con, "SELECT trace_id FROM stage_events", first_rowid=first_rowid)
+    if derive:
+        derived.refresh(con, "SELECT trace_id FROM stage_events", first_rowid=first_rowid)
     return int(added), int(rejected)
 
 

@@ -115,6 +115,9 @@ class Receiver:
         )
         self._serving.start()
         mark_live(con, True)  # the analyses on con now judge hangs at the present moment
+        # the writer keeps the derived tables, several batches at a time: an analysis on con
+        # asks it to catch up instead of writing them itself
+        derived.kept_by(con, self._catch_up)
         self.stopped = False
         self.grpc_port: int | None = None  # the OTLP/gRPC port, when one was asked for
         self._grpc: Any = None
@@ -182,8 +185,12 @@ class Receiver:
             self.writer.gate.set()
             self.writer.stopping.set()
             self.writer.join(timeout)
+            derived.kept_by(self._con, None)
             mark_live(self._con, False)
         return self.counters
+
+    def _catch_up(self) -> bool:
+        return not self.stopped and self.writer.catch_up(self.timeout)
 
     def __enter__(self) -> Receiver:
         return self

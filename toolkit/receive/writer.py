@@ -7,7 +7,7 @@ notebook keeps querying its connection and sees each batch once it is committed.
 
 A batch is what the queue holds when the writer gets to it, after waiting up to
 ``batch_delay`` seconds for more, and longer while HTTP threads are still decoding requests
-(at most ``batch_bytes`` of request bodies): a batch costs about 0.2 s of statements whatever
+(at most ``batch_bytes`` of request bodies): a batch costs about 0.1 s of statements whatever
 its size, and exporters wait for their answers, so under load the requests of all of them
 should share one. Each batch goes through the file ingest's steps (protobuf requests arrive
 as rows from :func:`toolkit.ingest.otlp.flatten_request`, JSON ones are parsed by
@@ -26,6 +26,12 @@ what the file ingest of all the requests would hold. A trace idle for ``retain``
 ``live_spans``; a span of it arriving later is merged like a second file (its trace's fields
 are filled in, not replaced; its agent comes from the spans of its own batch only).
 
+**The analyses' derived tables** (:mod:`toolkit.analyze.derived`) are not refreshed in each
+batch's transaction: their refresh costs about as much for many batches as for one, so the
+writer brings them up to date in a transaction of its own when it is idle, at least every
+``DERIVE_EVERY`` seconds under load, and whenever an analysis on the receiver's connection asks
+(``derived.ensure`` waits for the writer to catch up, so it sees every batch committed before).
+
 **Retries add nothing.** A body already received (same SHA-256, in this or an earlier session)
 is answered as before without being merged again; a span received in two different requests is
 one record (record identity; occurrences count within a request).
@@ -33,6 +39,7 @@ one record (record identity; occurrences count within a request).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -45,6 +52,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from toolkit.analyze import derived
 from toolkit.ingest import otlp
 from toolkit.ingest.base import create_stage, drop_stage, merge_stage, stage_rows
 from toolkit.ingest.spans import SPAN_DDL, create_span_table, stage_spans
@@ -53,6 +61,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "otlp-http:"
 WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
+DERIVE_EVERY = 1.0  # seconds: under load, the derived tables catch up at least this often
 _REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
 _NONE = (0, 0, None, None, 0)  # a request with no row in ``Writer._per_request``
 
@@ -116,7 +125,8 @@ class Writer(threading.Thread):
     ) -> None:
         super().__init__(name="toolkit-receive-writer", daemon=True)
         self.cur = con.cursor()
-        self.queue: queue.Queue[Pending] = queue.Queue(maxsize=queue_size)
+        # requests, and ``None``: a reader asks for the derived tables (see ``catch_up``)
+        self.queue: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
         self.batch_delay = batch_delay
         self.batch_bytes = batch_bytes
         self.retain = retain
@@ -139,6 +149,13 @@ class Writer(threading.Thread):
         )
         create_span_table(self.cur)  # the macros the mapping uses, once
         self.cur.execute("DROP TABLE otel_spans")
+        # the traces committed since the derived tables were last brought up to date, and the
+        # first rowid of their events (see ``_derive``)
+        self.cur.execute("CREATE OR REPLACE TEMP TABLE live_changed (trace_id VARCHAR)")
+        self.derive_from: int | None = None
+        self.derive_since = 0.0
+        self.readers: list[threading.Event] = []  # readers waiting for the derived tables
+        self.derived_ok = True  # the last catch-up succeeded
 
     # ------------------------------------------------------------------ the loop
 
@@ -151,11 +168,74 @@ class Writer(threading.Thread):
             try:
                 first = self.queue.get(timeout=0.05)
             except queue.Empty:
+                self._derive()  # idle: the derived tables catch up
                 if self.stopping.is_set():
                     break
                 continue
-            self._run_batch(self._collect(first))
+            if first is not None:
+                self._run_batch(self._collect(first))
+            if (
+                first is None
+                or self.readers
+                or (
+                    self.derive_from is not None
+                    and time.monotonic() - self.derive_since > DERIVE_EVERY
+                )
+            ):
+                self._derive()
+        self._derive()
         self.cur.close()
+
+    def catch_up(self, timeout: float) -> bool:
+        """Wait until the derived tables hold what was committed before this call (called by
+        a reader's ``derived.ensure``); ``False`` when the writer cannot say (stopped, parked,
+        failing, or not within ``timeout`` seconds)."""
+        if self.stopping.is_set() or not self.is_alive() or not self.gate.is_set():
+            return False
+        done = threading.Event()
+        with self.lock:
+            self.readers.append(done)
+        with contextlib.suppress(queue.Full):  # a busy writer looks after its batch
+            self.queue.put_nowait(None)  # wakes an idle writer
+        return done.wait(timeout) and self.derived_ok
+
+    def _derive(self) -> None:
+        """Bring the analyses' derived tables up to date with the batches committed since they
+        last were, in a transaction of their own: once for several batches under load (its cost
+        hardly depends on how many), after each one when requests come one at a time, and
+        whenever a reader asks."""
+        with self.lock:
+            readers, self.readers = self.readers, []
+        self.derived_ok = False
+        try:
+            if self.derive_from is not None:
+                for attempt in range(3):
+                    try:
+                        self._refresh(self.derive_from)
+                        break
+                    except duckdb.TransactionException:
+                        if attempt == 2:
+                            raise
+                        time.sleep(0.05 * (attempt + 1))  # a reader wrote them meanwhile
+                self.derive_from = None
+            self.derived_ok = True
+        except Exception as e:  # readers repair the tables themselves (``derived.ensure``)
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("toolkit.receive: the derived tables could not be refreshed")
+        finally:
+            for done in readers:
+                done.set()
+
+    def _refresh(self, first_rowid: int) -> None:
+        cur = self.cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            derived.refresh(cur, "SELECT trace_id FROM live_changed", first_rowid=first_rowid)
+            cur.execute("DELETE FROM live_changed")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def _collect(self, first: Pending) -> list[Pending]:
         """The batch that starts with ``first``: what is queued or arrives within
@@ -178,6 +258,8 @@ class Writer(threading.Thread):
                 if timeout:
                     continue
                 break
+            if item is None:  # a reader's wake-up call: answered after the batch
+                continue
             batch.append(item)
             size += item.size
         return batch
@@ -360,7 +442,8 @@ class Writer(threading.Thread):
             first_rowid = cur.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[
                 0
             ][0]
-            merge_stage(cur, None, per_request=True, recompute=complete)
+            merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
+            cur.execute("INSERT INTO live_changed SELECT DISTINCT trace_id FROM stage_events")
             per_request = self._per_request(numbers, first_rowid)
             seconds = time.perf_counter() - started
             requests = pa.table(
@@ -392,6 +475,8 @@ class Writer(threading.Thread):
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        if self.derive_from is None:
+            self.derive_from, self.derive_since = first_rowid, time.monotonic()
         if rejected:  # rejected spans are not kept for mapping their traces again
             cur.execute(
                 "DELETE FROM live_spans WHERE req >= $f "
