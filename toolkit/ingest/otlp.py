@@ -44,7 +44,6 @@ whole (``path#0``); a span without trace id, span id or start time is rejected w
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import math
 import re
@@ -453,6 +452,11 @@ def _otlp_json(v: Any) -> str:
 def _value(v: Any) -> str:
     """An attribute's value as ``otlp_value`` writes it: arrays and lists one level deep."""
     which = v.WhichOneof("value")
+    if which == "string_value":  # most values: tested first
+        out: str = _encode_string(v.string_value)
+        return out if "\\u00" not in out else _json_text(v.string_value)
+    if which == "int_value":
+        return str(v.int_value)
     if which == "array_value":
         return "[" + ",".join(_scalar(e) for e in v.array_value.values) + "]"
     if which == "kvlist_value":
@@ -461,21 +465,33 @@ def _value(v: Any) -> str:
             + ",".join(_json_text(kv.key) + ":" + _scalar(kv.value) for kv in v.kvlist_value.values)
             + "}"
         )
-    return _scalar(v)
+    if which is None:
+        return "null"
+    return _otlp_member(v, which)
 
 
-@functools.lru_cache(maxsize=4096)
-def _short_key_text(key: str) -> str:
-    return _json_text(key) + ":"  # attribute keys repeat from span to span
+# attribute keys repeat from span to span: their JSON text is kept (only short keys, and at
+# most _KEYS_KEPT of them, so that a sender's unique keys cannot pile up in memory)
+_KEY_TEXT: dict[str, str] = {}
+_KEYS_KEPT = 4096
 
 
 def _key_text(key: str) -> str:
-    # only short keys are cached: a sender's long unique keys must not pile up in memory
-    return _short_key_text(key) if len(key) <= 256 else _json_text(key) + ":"
+    text = _KEY_TEXT.get(key)
+    if text is None:
+        text = _json_text(key) + ":"
+        if len(key) <= 256 and len(_KEY_TEXT) < _KEYS_KEPT:
+            _KEY_TEXT[key] = text
+    return text
 
 
 def _members(kvs: Any) -> list[tuple[str, str]]:
-    return [(kv.key, _key_text(kv.key) + _value(kv.value)) for kv in kvs]
+    out = []
+    for kv in kvs:
+        key = kv.key
+        text = _KEY_TEXT.get(key) or _key_text(key)
+        out.append((key, text + _value(kv.value)))
+    return out
 
 
 def _micros(ns: int) -> int | None:
@@ -486,6 +502,11 @@ def _hex(b: bytes) -> str | None:
     return b.hex() if b else None
 
 
+def _object(kvs: Any) -> str:
+    """Attributes as one JSON object's text (an event's, a link's)."""
+    return "{" + ",".join([t for _, t in _members(kvs)]) + "}" if kvs else "{}"
+
+
 def flatten_request(request: Any) -> pa.Table:
     """The rows of ``otel_spans`` (less ``pos``, ``origin``, ``reason``; ``k`` numbers the spans
     of the request from 1) for a protobuf ``ExportTraceServiceRequest``: what :func:`_flatten`
@@ -494,71 +515,93 @@ def flatten_request(request: Any) -> pa.Table:
     A span without trace id, span id or start time keeps its proto3 JSON form in ``record``
     (ids in base64; it becomes a reject in :func:`toolkit.ingest.spans.stage_spans`).
     """
-    cols: dict[str, list[Any]] = {name: [] for name in SPAN_ARROW.names}
-    k = 0
+    # one list per column, appended to without a lookup per value
+    records: list[str | None] = []
+    trace_ids: list[str | None] = []
+    span_ids: list[str | None] = []
+    parents: list[str | None] = []
+    names: list[str | None] = []
+    kinds: list[str | None] = []
+    starts: list[int | None] = []
+    ends: list[int | None] = []
+    codes: list[str | None] = []
+    messages: list[str | None] = []
+    attrs: list[str] = []
+    events: list[list[dict[str, Any]] | None] = []
+    links: list[list[dict[str, Any]] | None] = []
+    kind_of, status_of = _KIND_NAMES.get, _STATUS_NAMES.get
     for rs in request.resource_spans:
         resource = _members(rs.resource.attributes)
         for ss in rs.scope_spans:
             scope = ss.scope
             scope_members = _members(scope.attributes)
             own = [("otel.scope.name", scope.name), ("otel.scope.version", scope.version)]
-            named = [(key, _json_text(key) + ":" + _json_text(v)) for key, v in own if v]
             skip = {key for key, _ in scope_members} | {"otel.scope.name", "otel.scope.version"}
-            outer = [text for key, text in resource if key not in skip]
+            # after a span's own attributes, in this order, those it does not set itself: the
+            # scope's name and version, the scope's attributes, the resource's
+            tail = [(key, _json_text(key) + ":" + _json_text(v)) for key, v in own if v]
+            tail += scope_members
+            tail += [(key, text) for key, text in resource if key not in skip]
+            tail_text = ",".join([text for _, text in tail])
             for s in ss.spans:
-                k += 1
-                members = _members(s.attributes)
-                if members:
+                if s.attributes:
+                    members = _members(s.attributes)
                     keys = {key for key, _ in members}
                     parts = [text for _, text in members]
-                    parts += [text for key, text in named if key not in keys]
-                    parts += [text for key, text in scope_members if key not in keys]
-                    parts += [text for key, text in resource if key not in skip and key not in keys]
+                    parts += [text for key, text in tail if key not in keys]
+                    attrs.append("{" + ",".join(parts) + "}")
                 else:
-                    parts = [text for _, text in named] + [t for _, t in scope_members] + outer
-                trace_id, span_id = _hex(s.trace_id), _hex(s.span_id)
-                ts = _micros(s.start_time_unix_nano)
-                cols["k"].append(k)
-                cols["record"].append(
+                    attrs.append("{" + tail_text + "}")
+                trace_id, span_id = s.trace_id.hex() or None, s.span_id.hex() or None
+                ns = s.start_time_unix_nano
+                start = ns // 1000 if 0 < ns <= _MAX_NS else None
+                ns = s.end_time_unix_nano
+                records.append(
                     json_format.MessageToJson(s, indent=None)
-                    if trace_id is None or span_id is None or ts is None
+                    if trace_id is None or span_id is None or start is None
                     else None
                 )
-                cols["trace_id"].append(trace_id)
-                cols["span_id"].append(span_id)
-                cols["parent_span_id"].append(_hex(s.parent_span_id))
-                cols["name"].append(s.name or None)
-                cols["kind"].append(_KIND_NAMES.get(s.kind))
-                cols["ts"].append(ts)
-                cols["end_ts"].append(_micros(s.end_time_unix_nano))
-                cols["status_code"].append(_STATUS_NAMES.get(s.status.code))
-                cols["status_message"].append(s.status.message or None)
-                cols["attrs"].append("{" + ",".join(parts) + "}")
-                cols["events"].append(
+                trace_ids.append(trace_id)
+                span_ids.append(span_id)
+                parents.append(s.parent_span_id.hex() or None)
+                names.append(s.name or None)
+                kinds.append(kind_of(s.kind))
+                starts.append(start)
+                ends.append(ns // 1000 if 0 < ns <= _MAX_NS else None)
+                status = s.status
+                codes.append(status_of(status.code))
+                messages.append(status.message or None)
+                events.append(
                     [
                         {
                             "name": e.name or None,
                             "ts": _micros(e.time_unix_nano),
-                            "attrs": "{" + ",".join(t for _, t in _members(e.attributes)) + "}",
+                            "attrs": _object(e.attributes),
                         }
                         for e in s.events
                     ]
                     if s.events
                     else None
                 )
-                cols["links"].append(
+                links.append(
                     [
                         {
                             "trace_id": _hex(link.trace_id),
                             "span_id": _hex(link.span_id),
-                            "attrs": "{" + ",".join(t for _, t in _members(link.attributes)) + "}",
+                            "attrs": _object(link.attributes),
                         }
                         for link in s.links
                     ]
                     if s.links
                     else None
                 )
-    return pa.table(cols, schema=SPAN_ARROW)
+    columns = [
+        list(range(1, len(attrs) + 1)), records, trace_ids, span_ids, parents, names, kinds,
+        starts, ends, codes, messages, attrs, events, links,
+    ]  # fmt: skip
+    return pa.Table.from_arrays(
+        [pa.array(c, f.type) for c, f in zip(columns, SPAN_ARROW, strict=True)], schema=SPAN_ARROW
+    )
 
 
 _SNIFF = re.compile(rb'"resourceSpans"\s*:')
