@@ -12,7 +12,11 @@ CPU and peak memory are its own:
 * ``file``: the same requests as OTLP/JSON lines (the Collector's file exporter), loaded by
   ``toolkit.ingest`` into an in-memory database.
 
-Usage: ``python benchmarks/receive.py [--spans 50000] [--clients 4]``
+Rates are measured from the first request received to the last one answered (the client
+process's start-up is not counted). The load average is printed with the figures: on a
+shared machine it says how far wall times can be trusted (CPU seconds are steadier).
+
+Usage: ``python benchmarks/receive.py [--spans 50000] [--clients 4,16]``
 """
 
 from __future__ import annotations
@@ -143,11 +147,15 @@ def phase_receive(bodies_path: str, spans: int, clients: int) -> dict:
     receiver = toolkit.receive(con, port=0)
     n_requests = len(pickle.loads(Path(bodies_path).read_bytes()))
     cpu0, _ = _usage()
-    t0 = time.perf_counter()
     client = subprocess.Popen(
         [sys.executable, str(HERE), "--phase", "client", "--url", receiver.url,
          "--bodies", bodies_path, "--clients", str(clients)]
     )  # fmt: skip
+    while receiver.counters.requests == 0:  # from the first request on
+        if client.poll() not in (None, 0):
+            raise SystemExit("the client failed")
+        time.sleep(0.001)
+    t0 = time.perf_counter()
     accepted_at = committed_at = None
     while committed_at is None:
         c = receiver.counters
@@ -201,16 +209,16 @@ def _child(phase: str, bodies_path: str, spans: int, clients: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=50_000)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", default="4,16", help="concurrent clients, comma-separated")
     parser.add_argument("--phase", default="all", choices=["all", "receive", "file", "client"])
     parser.add_argument("--bodies")
     parser.add_argument("--url")
     args = parser.parse_args()
     if args.phase == "client":
-        phase_client(args.url, args.bodies, args.clients)
+        phase_client(args.url, args.bodies, int(args.clients))
         return
     if args.phase == "receive":
-        print(json.dumps(phase_receive(args.bodies, args.spans, args.clients)))
+        print(json.dumps(phase_receive(args.bodies, args.spans, int(args.clients))))
         return
     if args.phase == "file":
         print(json.dumps(phase_file(args.bodies, args.spans)))
@@ -225,32 +233,38 @@ def main() -> None:
         request = ExportTraceServiceRequest()
         request.ParseFromString(b)
         spans += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    clients = [int(c) for c in args.clients.split(",")]
+    load = os.getloadavg()
     with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as fh:
         fh.write(pickle.dumps(bodies))
     try:
-        live = _child("receive", fh.name, spans, args.clients)
-        file = _child("file", fh.name, spans, args.clients)
+        lives = {n: _child("receive", fh.name, spans, n) for n in clients}
+        file = _child("file", fh.name, spans, 1)
     finally:
         os.unlink(fh.name)
     mb = sum(map(len, bodies)) / 1e6
-    print(f"{spans} spans in {len(bodies)} protobuf requests ({mb:.1f} MB), "
-          f"{args.clients} concurrent clients, {os.cpu_count()} cores")  # fmt: skip
+    print(f"{spans} spans in {len(bodies)} protobuf requests ({mb:.1f} MB), {os.cpu_count()} cores, "
+          f"load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
     print(f"{'':28}{'spans/s':>10}{'seconds':>10}{'CPU s/1k spans':>16}{'peak RSS MB':>13}")
-    rows = [
-        ("receive: accepted", spans / live["accepted_s"], live["accepted_s"], None, None),
-        ("receive: committed", spans / live["committed_s"], live["committed_s"],
-         live["cpu_s"] / spans * 1e3, live["rss_mb"]),
-        ("file ingest (OTLP JSONL)", spans / file["seconds"], file["seconds"],
-         file["cpu_s"] / spans * 1e3, file["rss_mb"]),
-    ]  # fmt: skip
+    rows = []
+    for n, live in lives.items():
+        rows += [
+            (f"receive {n:>2} clients: accepted", spans / live["accepted_s"], live["accepted_s"],
+             None, None),
+            (f"receive {n:>2} clients: committed", spans / live["committed_s"],
+             live["committed_s"], live["cpu_s"] / spans * 1e3, live["rss_mb"]),
+        ]  # fmt: skip
+    rows.append(("file ingest (OTLP JSONL)", spans / file["seconds"], file["seconds"],
+                 file["cpu_s"] / spans * 1e3, file["rss_mb"]))  # fmt: skip
     for name, rate, secs, cpu, rss in rows:
         cpu_text = f"{cpu:16.3f}" if cpu is not None else f"{'':16}"
         rss_text = f"{rss:13.0f}" if rss is not None else f"{'':13}"
-        print(f"{name:28}{rate:10.0f}{secs:10.2f}{cpu_text}{rss_text}")
-    print(f"receive: {live['batches']} transactions ({spans / live['batches']:.0f} spans each), "
-          f"{live['refused']} answers 503 (retried); "
-          f"committed rate / file rate = {file['seconds'] / live['committed_s']:.2f}; "
-          f"target 20000 spans/s committed")  # fmt: skip
+        print(f"{name:30}{rate:8.0f}{secs:10.2f}{cpu_text}{rss_text}")
+    for n, live in lives.items():
+        print(f"receive {n:>2} clients: {live['batches']} transactions "
+              f"({spans / live['batches']:.0f} spans each), {live['refused']} answers 503 "
+              f"(retried); committed rate / file rate = {file['seconds'] / live['committed_s']:.2f}")  # fmt: skip
+    print("target: 20000 spans/s committed")
 
 
 if __name__ == "__main__":
