@@ -293,6 +293,18 @@ def test_tables_fit_the_window_without_scrolling_sideways(demo, chromium, width)
                     document.getElementById(t + '-table_wrapper').clientWidth]))""")  # fmt: skip
             assert len(widths) > 5, widths
             assert [w for w in widths if w[0] > w[1]] == []
+            # each header holds its filter and sort arrows within its padding (the arrows are
+            # drawn outside a box that flex layout shrank: scrollWidth sees them, rects do not)
+            headers = page.evaluate("""() => Array.from(document.querySelectorAll(
+                'table.dataTable thead th')).filter(th => th.offsetWidth).map(th => {
+                  const t = th.getBoundingClientRect(), s = getComputedStyle(th);
+                  const i = th.querySelector('input').getBoundingClientRect();
+                  return [th.querySelector('input').placeholder, th.scrollWidth - th.clientWidth,
+                          t.left + parseFloat(s.paddingLeft) - i.left,
+                          i.right - (t.right - parseFloat(s.paddingRight))];
+                })""")  # fmt: skip
+            assert len(headers) >= 10, headers
+            assert [h for h in headers if max(h[1:]) > 0.5] == []
             names = page.evaluate("""() => Array.from(document.querySelectorAll(
                 '#findings-table thead th input')).map(i => i.placeholder)""")  # fmt: skip
         finally:
