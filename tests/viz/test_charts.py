@@ -12,6 +12,7 @@ from pandas.testing import assert_frame_equal
 import toolkit
 from toolkit.analyze.graphs import FLOW_EDGE_COLUMNS
 from toolkit.viz._common import esc
+from toolkit.viz.event_graph import _label_sides
 from toolkit.viz.flow_graph import _label_shifts
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -134,6 +135,11 @@ def test_event_graph_rows_follow_nesting_and_reaction_chains(edges, rows):
     # every relation is drawn, each in its own style
     drawn = {t.name.split(" ")[0]: list(t.x).count(None) for t in fig.data if t.mode == "lines"}
     assert drawn == {k: sum(e[2] == k for e in edges) for k in {e[2] for e in edges}}
+
+
+def test_event_graph_labels_alternate_along_each_row():
+    top, bottom = "top center", "bottom center"
+    assert _label_sides([0, 1, 2, 2, 1, 2, 1]) == [top, top, top, bottom, bottom, top, top]
 
 
 def test_event_graph_empty():

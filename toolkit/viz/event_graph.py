@@ -156,6 +156,16 @@ def _lanes(graph: nx.DiGraph, order: list, parent: dict) -> dict:
     return rows
 
 
+def _label_sides(rows: list[int]) -> list[str]:
+    """Text positions of events in time order: above and below by turns along each row."""
+    seen: dict[int, int] = {}
+    sides = []
+    for row in rows:
+        seen[row] = seen.get(row, -1) + 1
+        sides.append("top center" if seen[row] % 2 == 0 else "bottom center")
+    return sides
+
+
 def _hover(n: Any, d: dict, marks: list[tuple[str, str]]) -> str:
     dur = ""
     if d.get("end_ts") is not None and d.get("ts") is not None:
@@ -251,8 +261,9 @@ def plot_event_graph(
     fig.add_trace(go.Scatter(
         x=xs, y=ys, mode="markers+text" if labelled else "markers", name="events",
         showlegend=False, text=labels if labelled else None,
-        # alternate above / below so neighbours on one row do not print over each other
-        textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(shown))],
+        # above and below by turns along each row, so neighbours on a row do not print over
+        # each other (a label on the same side is two of the row's events away)
+        textposition=_label_sides(ys),
         textfont={"size": 10, "color": "#333333"},
         marker={"color": [colours[s] for s in sources], "size": size,
                 "line": {"color": "white", "width": 0.5}},
