@@ -65,3 +65,22 @@ def test_notebooks_are_committed_without_outputs():
             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
         ]
         assert not dirty, f"{nb.name} has outputs: clear them before committing"
+
+
+def test_every_data_file_in_the_package_is_in_package_data():
+    """A wheel carries only what package-data names: a new asset must be listed there."""
+    import subprocess
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["toolkit"]
+    tracked = subprocess.run(
+        ["git", "ls-files", "toolkit"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        return  # not a git checkout (an sdist): nothing to compare
+    data = [p.removeprefix("toolkit/") for p in tracked if not p.endswith(".py")]
+    # setuptools' globs: "*" stays within one folder
+    globs = [re.compile("[^/]*".join(map(re.escape, pat.split("*")))) for pat in patterns]
+    missing = [p for p in data if not any(g.fullmatch(p) for g in globs)]
+    assert not missing, f"add to [tool.setuptools.package-data]: {missing}"
