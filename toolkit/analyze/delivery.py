@@ -11,8 +11,11 @@ from toolkit.analyze.scope import (
     TERMINAL_SQL,
     Filters,
     Query,
+    TerminalTypes,
+    known_terminal_types,
     run,
     scoped,
+    terminal_frames,
     terminal_types_sql,
 )
 
@@ -22,30 +25,38 @@ LATE_COLUMNS = ["trace_id", "event_id", "kind", "type", "source", "ts", "referen
                 "reference_ts", "delay_s", "detail"]  # fmt: skip
 
 # Events whose parent carries the same idempotency key are the *effects* of a keyed request.
+# A repeat is the second or later of a group (session, key, type, effect or not, and for a
+# request its sender): only groups of two or more are sorted for the window, found by a count
+# of each group's hash (a collision only lets a group of one through, where n stays 1).
 KEYED_SQL = """keyed AS (
     SELECT u.*, coalesce(p.idempotency_key = u.idempotency_key, false) AS is_effect
-    FROM uev u LEFT JOIN uev p ON p.k = u.pk
+    FROM uev u LEFT JOIN (SELECT k, idempotency_key FROM uev WHERE idempotency_key IS NOT NULL) p
+        ON p.k = u.pk
     WHERE u.idempotency_key IS NOT NULL
 ),
 keyed_repeat AS (
     SELECT *, first_value(event_id) OVER w AS first_event_id, row_number() OVER w AS n,
            count(*) OVER w AS copies
     FROM keyed
+    WHERE hash(session, idempotency_key, type, is_effect, CASE WHEN NOT is_effect THEN source END)
+          IN (SELECT hash(session, idempotency_key, type, is_effect,
+                          CASE WHEN NOT is_effect THEN source END) AS h
+              FROM keyed GROUP BY h HAVING count(*) > 1)
     WINDOW w AS (PARTITION BY session, idempotency_key, type, is_effect,
                               CASE WHEN NOT is_effect THEN source END
                  ORDER BY ts, seq, event_id)
 )"""
 
-# Responses that came after their request's timeout, or after the requester had moved on.
+# Responses that came after their request's timeout, or after the requester had moved on (it
+# reacted to its own request first). The edge carries what is read of the response.
 LATE_RESPONSE_SQL = """late_response AS (
-    SELECT c.k, c.trace_id, c.event_id, c.type, c.source, c.ts, r.event_id AS reference_event_id,
-           r.ts AS reference_ts, r.timeout_ms,
-           EXISTS (SELECT 1 FROM cause m WHERE m.pk = r.k
-                   AND m.c_source IS NOT DISTINCT FROM r.source AND m.c_ts < c.ts) AS moved_on
-    FROM cause e
-    JOIN uev r ON r.k = e.pk
-    JOIN uev c ON c.k = e.ck
-    WHERE r.timeout_ms IS NOT NULL AND c.source IS DISTINCT FROM r.source
+    SELECT e.ck AS k, e.c_trace AS trace_id, e.c_id AS event_id, e.c_type AS type,
+           e.c_source AS source, e.c_ts AS ts, r.event_id AS reference_event_id,
+           r.ts AS reference_ts, r.timeout_ms, coalesce(m.first_own < e.c_ts, false) AS moved_on
+    FROM cause e JOIN uev r ON r.k = e.pk
+    LEFT JOIN (SELECT pk, min(c_ts) AS first_own FROM cause
+               WHERE c_source IS NOT DISTINCT FROM p_source GROUP BY pk) m ON m.pk = e.pk
+    WHERE r.timeout_ms IS NOT NULL AND e.c_source IS DISTINCT FROM r.source
 ),
 late_response_found AS (
     SELECT * FROM late_response
@@ -106,7 +117,7 @@ def duplicates(con: duckdb.DuckDBPyConnection, **filters: Unpack[Filters]) -> pd
 
 def late_events_query(
     *,
-    terminal_types: list[str] | None = None,
+    terminal_types: TerminalTypes = None,
     **filters: Unpack[Filters],
 ) -> Query:
     """The query behind :func:`late_events`."""
@@ -154,7 +165,7 @@ def late_events_query(
         ) WHERE nth = 1 ORDER BY trace_id, ts, event_id, kind
     """
     ctes = [base, terminal_types_sql(terminal_types), TERMINAL_SQL, LATE_RESPONSE_SQL, sequenced]
-    return Query(ctes, select, params, LATE_COLUMNS)
+    return Query(ctes, select, params, LATE_COLUMNS, terminal_frames(terminal_types))
 
 
 def late_events(
@@ -183,4 +194,5 @@ def late_events(
         against), ``reference_ts``, ``delay_s`` (seconds after the reference; negative for
         out-of-order), ``detail``. One row per event and kind.
     """
-    return run(con, late_events_query(terminal_types=terminal_types, **filters))
+    known = known_terminal_types(con, terminal_types, **filters)
+    return run(con, late_events_query(terminal_types=known, **filters))

@@ -15,7 +15,7 @@ from toolkit.analyze.flow import (
     live_defaults,
     unhandled_events_query,
 )
-from toolkit.analyze.scope import Filters, Query, choice, run, scoped
+from toolkit.analyze.scope import Filters, Query, choice, known_terminal_types, run, scoped
 
 # The vocabulary of the simulator's truth.csv for event-flow findings, with a severity each.
 SEVERITY = {
@@ -50,11 +50,12 @@ def findings(
         the simulator's ``truth.csv``), ``severity`` (error, warning, info), ``detail``.
     """
     as_of, grace = live_defaults(con, None, None)
+    known = known_terminal_types(con, terminal_types, **filters)  # learnt once for the three
     parts = [
-        (unhandled_events_query(terminal_types=terminal_types, **filters), "'unhandled'", "reason"),
+        (unhandled_events_query(terminal_types=known, **filters), "'unhandled'", "reason"),
         (duplicates_query(**filters), "kind", "detail"),
-        (late_events_query(terminal_types=terminal_types, **filters), "kind", "detail"),
-        (hangs_query(terminal_types=terminal_types, as_of=as_of, grace=grace, **filters),
+        (late_events_query(terminal_types=known, **filters), "kind", "detail"),
+        (hangs_query(terminal_types=known, as_of=as_of, grace=grace, **filters),
          "kind", "detail"),
         (escalations_query(**filters), "'escalation'",
          "'handed to ' || coalesce(target, '?') || ' (' || trigger || ')'"),
@@ -69,7 +70,7 @@ def findings(
                    CASE WHEN {kind} = 'error' AND {detail} LIKE 'recovered%' THEN 'warning'
                         ELSE CASE {kind} {severity} END END AS severity,
                    {detail} AS detail
-            FROM ({q.select})""", q.params, FINDING_COLUMNS))
+            FROM ({q.select})""", q.params, FINDING_COLUMNS, q.frames))
         for q, kind, detail in parts
     ]  # fmt: skip
     found = pd.concat(rows, ignore_index=True).drop_duplicates(["trace_id", "event_id", "kind"])

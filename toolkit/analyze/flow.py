@@ -9,7 +9,16 @@ import duckdb
 import pandas as pd
 
 from toolkit.analyze.delivery import KEYED_SQL, LATE_RESPONSE_SQL
-from toolkit.analyze.scope import Filters, Query, run, scoped, terminal_types_sql
+from toolkit.analyze.scope import (
+    Filters,
+    Query,
+    TerminalTypes,
+    known_terminal_types,
+    run,
+    scoped,
+    terminal_frames,
+    terminal_types_sql,
+)
 from toolkit.db import is_live
 
 UNHANDLED_COLUMNS = ["trace_id", "event_id", "type", "source", "target", "ts", "reason"]
@@ -37,7 +46,7 @@ def unhandled_events_query(
     subscriptions: dict[str, str | list[str]] | pd.DataFrame | None = None,
     threshold: float = 0.5,
     min_occurrences: int = 3,
-    terminal_types: list[str] | None = None,
+    terminal_types: TerminalTypes = None,
     **filters: Unpack[Filters],
 ) -> Query:
     """The query behind :func:`unhandled_events`."""
@@ -78,9 +87,9 @@ def unhandled_events_query(
         ),
         -- consumed: a span (not another message) reacts to it or runs inside it; carried on:
         -- a later stage of the same message took it further
-        carried_on AS (
-            SELECT pk AS k FROM edge WHERE c_kind <> 'message'
-            UNION SELECT pk FROM cause WHERE c_kind = 'message'
+        carried_on AS (  -- (only the edges from messages: most data has none, or few)
+            SELECT DISTINCT pk AS k FROM edge
+            WHERE pk IN (SELECT k FROM message) AND (c_kind <> 'message' OR relation = 'causes')
         ),
         consumer AS (
             SELECT DISTINCT m.sys, m.dest, e.c_source AS who
@@ -114,7 +123,7 @@ def unhandled_events_query(
         ORDER BY trace_id, ts, event_id
     """
     ctes = [base, terminal_types_sql(terminal_types), LATE_RESPONSE_SQL, KEYED_SQL, expected]
-    return Query(ctes, select, params, UNHANDLED_COLUMNS)
+    return Query(ctes, select, params, UNHANDLED_COLUMNS, terminal_frames(terminal_types))
 
 
 def unhandled_events(
@@ -155,7 +164,7 @@ def unhandled_events(
             subscriptions=subscriptions,
             threshold=threshold,
             min_occurrences=min_occurrences,
-            terminal_types=terminal_types,
+            terminal_types=known_terminal_types(con, terminal_types, **filters),
             **filters,
         ),
     )
@@ -196,12 +205,23 @@ def live_defaults(
     return as_of, (120.0 if live else 0.0) if grace is None else grace
 
 
+# An answer: a reaction from someone other than the requester (an edge carries both sources).
+ANSWER = "relation = 'causes' AND c_source IS DISTINCT FROM p_source"
+
+# The types whose events are answered at least half of the time (of 3 or more).
+USUALLY_ANSWERED_SQL = f"""usually_answered AS (
+    SELECT u.type FROM (SELECT type, count(*) AS n FROM uev GROUP BY type) u
+    LEFT JOIN (SELECT p_type, count(DISTINCT pk) AS n FROM pedge WHERE {ANSWER} GROUP BY p_type) a
+        ON a.p_type = u.type
+    WHERE coalesce(a.n, 0) * 2 >= u.n AND u.n >= 3)"""
+
+
 def hangs_query(
     *,
     timeout: float | None = None,
     as_of: datetime | str | None = None,
     grace: float = 0.0,
-    terminal_types: list[str] | None = None,
+    terminal_types: TerminalTypes = None,
     **filters: Unpack[Filters],
 ) -> Query:
     """The query behind :func:`hangs`."""
@@ -215,18 +235,12 @@ def hangs_query(
     ctes = [
         base, terminal_types_sql(terminal_types), OBSERVED_SQL,
         *([OPEN_SQL] if grace > 0 else []),  # with grace 0 no trace is open
-        """answered AS (
-            SELECT DISTINCT e.pk FROM cause e
-            JOIN uev r ON r.k = e.pk
-            WHERE e.c_source IS DISTINCT FROM r.source)""",
-        """usually_answered AS (
-            SELECT type FROM uev u
-            LEFT JOIN answered a ON a.pk = u.k
-            GROUP BY type HAVING avg((a.pk IS NOT NULL)::INT) >= 0.5 AND count(*) >= 3)""",
-        """request AS (
+        # only requests without a timeout of their own need the types usually answered
+        *([USUALLY_ANSWERED_SQL] if timeout is not None else []),
+        f"""request AS (
             SELECT *, coalesce(timeout_ms / 1e3, $timeout_s) AS limit_s FROM uev
             WHERE timeout_ms IS NOT NULL
-               OR ($timeout_s IS NOT NULL AND type IN (SELECT type FROM usually_answered)))""",
+                  {"OR type IN (SELECT type FROM usually_answered)" if timeout is not None else ""})""",
     ]  # fmt: skip
     # an open trace has not missed its terminal event yet
     still_open = "AND l.trace_id NOT IN (SELECT trace_id FROM open_trace)" if grace > 0 else ""
@@ -237,8 +251,8 @@ def hangs_query(
                'no response; waited ' || round({waited.format(t="r.ts")}, 3)::DOUBLE::VARCHAR
                    || ' s, timeout ' || r.limit_s::DOUBLE::VARCHAR || ' s' AS detail
         FROM request r JOIN observed o ON o.sys = r.sys
-        LEFT JOIN answered a ON a.pk = r.k
-        WHERE a.pk IS NULL AND {waited.format(t="r.ts")} > r.limit_s
+        WHERE NOT EXISTS (SELECT 1 FROM pedge a WHERE a.pk = r.k AND {ANSWER})
+          AND {waited.format(t="r.ts")} > r.limit_s
         UNION ALL
         SELECT l.trace_id, l.event_id, 'missing_terminal', l.type, l.source, l.target, l.ts,
                {waited.format(t="l.ts")},
@@ -250,7 +264,7 @@ def hangs_query(
             {still_open}
         ORDER BY trace_id, ts, event_id, kind
     """
-    return Query(ctes, select, params, HANG_COLUMNS)
+    return Query(ctes, select, params, HANG_COLUMNS, terminal_frames(terminal_types))
 
 
 def hangs(
@@ -288,9 +302,8 @@ def hangs(
         the time of observation), ``detail``.
     """
     as_of, grace = live_defaults(con, as_of, grace)
-    query = hangs_query(
-        timeout=timeout, as_of=as_of, grace=grace, terminal_types=terminal_types, **filters
-    )
+    known = known_terminal_types(con, terminal_types, **filters)
+    query = hangs_query(timeout=timeout, as_of=as_of, grace=grace, terminal_types=known, **filters)
     return run(con, query)
 
 
@@ -354,14 +367,35 @@ def escalations_query(
     """The query behind :func:`escalations`."""
     base, params = scoped(**filters)
     params |= {"pattern": type_pattern, "humans": list(human_targets)}
-    candidates = """candidate AS (
+    # The pattern and the names are matched against each distinct type and name once, not
+    # against every event (a few dozen values, millions of events): on a group's min(), which
+    # an engine cannot push below the grouping.
+    candidates = """escalation_type AS (
+        SELECT min(type) AS type FROM uev GROUP BY type
+        HAVING regexp_matches(min(type), $pattern, 'i')
+    ),
+    human_target AS (
+        SELECT min(target) AS target FROM uev GROUP BY target
+        HAVING list_contains($humans, lower(min(target)))
+    ),
+    human_source AS (
+        SELECT min(coalesce(source, '')) AS who FROM uev GROUP BY source
+        HAVING list_contains($humans, lower(min(coalesce(source, ''))))
+    ),
+    escalating AS (  -- two semi joins (an OR of the two would read every event)
+        SELECT * FROM (
+            SELECT * FROM uev WHERE type IN (SELECT type FROM escalation_type)
+            UNION ALL
+            SELECT * FROM uev u WHERE target IN (SELECT target FROM human_target)
+                AND NOT EXISTS (SELECT 1 FROM escalation_type x WHERE x.type = u.type))
+        WHERE coalesce(source, '') NOT IN (SELECT who FROM human_source)
+    ),
+    candidate AS (
         SELECT u.*, p.status AS parent_status,
                (SELECT min(content) FROM ev WHERE ev.trace_id = u.trace_id
                 AND ev.event_id = u.event_id) AS content
-        FROM uev u LEFT JOIN uev p ON p.trace_id = u.trace_id AND p.event_id = u.parent_id
-        WHERE (regexp_matches(u.type, $pattern, 'i') OR list_contains($humans, lower(u.target)))
-          AND NOT list_contains($humans, lower(coalesce(u.source, '')))
-          AND NOT coalesce(regexp_matches(p.type, $pattern, 'i')
+        FROM escalating u LEFT JOIN uev p ON p.trace_id = u.trace_id AND p.event_id = u.parent_id
+        WHERE NOT coalesce(regexp_matches(p.type, $pattern, 'i')
                            OR list_contains($humans, lower(p.target)), false)
     )"""
     select = """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 import duckdb
 import pandas as pd
@@ -93,7 +93,13 @@ def _text(value: datetime | str | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def terminal_types_sql(terminal_types: list[str] | None) -> str:
+# Terminal types as the detectors take them: declared (a list, the same for every system), learnt
+# already (a DataFrame ``sys``, ``type``: :func:`known_terminal_types`), or ``None``: learnt in
+# the statement itself.
+TerminalTypes: TypeAlias = list[str] | pd.DataFrame | None
+
+
+def terminal_types_sql(terminal_types: TerminalTypes) -> str:
     """CTEs ``last_event`` (each trace's last event) and ``terminal_type(sys, type)``.
 
     Terminal types are declared (the same for every system), or learnt per system from the
@@ -105,8 +111,17 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
     several events follow it) from passing as terminal. A system with no such type (chat logs
     whose last speaker varies, span trees) has none, and the analyses that need a terminal
     event report nothing for it. When most runs never reach their real end, declare the types.
+
+    A DataFrame is the types learnt already (:func:`known_terminal_types`), read from the frame
+    ``_terminal_types`` (the query's frames: :func:`terminal_frames`).
     """
     last = "last_event AS (SELECT * FROM uev WHERE after = 0),"
+    if isinstance(terminal_types, pd.DataFrame):
+        # the casts: an empty frame's columns have no type
+        return last + """
+    terminal_type AS (
+        SELECT CAST(sys AS VARCHAR) AS sys, CAST(type AS VARCHAR) AS type FROM _terminal_types
+    )"""  # fmt: skip
     if terminal_types is not None:
         return (
             last
@@ -116,17 +131,56 @@ def terminal_types_sql(terminal_types: list[str] | None) -> str:
                (SELECT unnest($terminal_types::VARCHAR[]) AS type) t
     )"""
         )
+    # last_in: a trace has one last event (after = 0), so its rows need no DISTINCT; the traces
+    # of a type (the costly count) are counted only for the sinks that end traces: a few types
     return (
         last
         + """
+    type_end AS (
+        SELECT sys, type, bool_or(is_handled) AS handled, count(*) FILTER (after = 0) AS last_in,
+               avg(after) AS mean_after
+        FROM node WHERE kind = 'event' GROUP BY sys, type
+    ),
     terminal_type AS (
         SELECT sys, type FROM (
-            SELECT sys, type, bool_or(is_handled) AS handled, count(DISTINCT trace_id) AS traces,
-                   count(DISTINCT trace_id) FILTER (after = 0) AS last_in, avg(after) AS mean_after
-            FROM node WHERE kind = 'event' GROUP BY sys, type
-        ) WHERE NOT handled AND traces >= 2 AND last_in * 2 > traces AND mean_after < 0.5
+            SELECT t.sys, t.type, min(t.last_in) AS last_in, count(DISTINCT n.trace_id) AS traces
+            FROM type_end t JOIN node n ON n.sys = t.sys AND n.type IS NOT DISTINCT FROM t.type
+            WHERE n.kind = 'event' AND NOT t.handled AND t.mean_after < 0.5 AND t.last_in > 0
+            GROUP BY t.sys, t.type
+        ) WHERE traces >= 2 AND last_in * 2 > traces
     )"""
     )
+
+
+def terminal_frames(terminal_types: TerminalTypes) -> dict[str, pd.DataFrame]:
+    """The frames a query with :func:`terminal_types_sql` reads: the learnt types, if given."""
+    if isinstance(terminal_types, pd.DataFrame):
+        return {"_terminal_types": terminal_types[["sys", "type"]]}
+    return {}
+
+
+TERMINAL_TYPE_COLUMNS = ["sys", "type"]
+
+
+def terminal_types_query(**filters: Unpack[Filters]) -> Query:
+    """The terminal types learnt from the events in scope, per system (``sys``, ``type``)."""
+    base, params = scoped(**filters)
+    select = "SELECT sys, type FROM terminal_type ORDER BY sys, type"
+    return Query([base, terminal_types_sql(None)], select, params, TERMINAL_TYPE_COLUMNS)
+
+
+def known_terminal_types(
+    con: Any, terminal_types: list[str] | None, **filters: Unpack[Filters]
+) -> list[str] | pd.DataFrame:
+    """``terminal_types`` when declared, else the types learnt from the events in scope.
+
+    Learnt once, in a statement of their own, for the detectors that read them (``findings``
+    runs three): each statement then reads a table of known size, so its engine joins the
+    events to it, not it to the events.
+    """
+    if terminal_types is not None:
+        return terminal_types
+    return run(con, terminal_types_query(**filters))
 
 
 # The first terminal event of each trace (the first of a terminal type), when it ended, when
