@@ -30,14 +30,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toolkit.ingest.base import STAGE_COLUMNS, Format, IngestError
+from toolkit.ingest.files import ROW_GROUP_ROWS
 
 _REQUIRED = ("trace_id", "event_id", "type")
 _CANONICAL = [c for c in STAGE_COLUMNS["events"] if c != "ord"]
 
 
 # Rows handed to DuckDB at a time: memory follows this, not the file (pyarrow reads the
-# row groups a batch needs; a 2 GB file is never held whole).
-BATCH_ROWS = 131072
+# row groups a batch needs; a 2 GB file is never held whole). Whole DuckDB row groups: see
+# files.ROW_GROUP_ROWS.
+BATCH_ROWS = ROW_GROUP_ROWS
 
 
 def _open(path: Path) -> pq.ParquetFile:
