@@ -53,6 +53,26 @@ def test_simulated_traces_ingested_in_parts(tmp_path):
         _assert_same_as_a_rebuild(con, repair=False)
 
 
+def test_several_files_in_one_ingest_bring_the_tables_up_to_date_once(tmp_path):
+    """``ingest`` of a folder refreshes the derived tables once, after its last file, for
+    traces new and old (here every trace spans all the files, and the database held some)."""
+    sim = toolkit.simulate(tmp_path / "sim", traces=60, seed=5,
+                           faults=dict.fromkeys(FAULT_KINDS, 0.3))  # fmt: skip
+    parts = _split(Path(sim["events"]), 4, tmp_path)
+    folder = tmp_path / "rest"
+    folder.mkdir()
+    for part in parts[1:]:
+        part.rename(folder / part.name)
+    refreshes = []
+    con = toolkit.connect(tracer=lambda sql, params, seconds: refreshes.append(sql))
+    toolkit.ingest(con, parts[0])
+    refreshes.clear()
+    result = toolkit.ingest(con, folder)
+    assert list(result["status"]) == ["loaded"] * 3
+    assert sum("_toolkit_state AS" in sql for sql in refreshes) == 1  # once, not per file
+    _assert_same_as_a_rebuild(con, repair=False)
+
+
 @pytest.mark.parametrize("framework", ["autogen", "openai_agents", "smolagents"])
 def test_framework_traces_ingested_file_by_file(framework):
     con = toolkit.connect()

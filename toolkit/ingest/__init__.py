@@ -40,6 +40,7 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
+from toolkit.analyze import derived
 from toolkit.ingest import (
     agentrx,
     atif,
@@ -199,9 +200,16 @@ def _sha256(path: Path) -> str:
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: str | Path, format: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    format: str | None = None,
+    *,
+    derive: bool = True,
 ) -> dict:
     """Load one file atomically; return its row of :func:`ingest`'s result.
+
+    ``derive=False`` leaves the analyses' derived tables to the caller (:func:`ingest` brings
+    them up to date once for several files).
 
     Raises:
         IngestError: the file cannot be read, the format is not given and cannot be detected,
@@ -245,7 +253,7 @@ def ingest_file(
         raise
     con.execute("BEGIN TRANSACTION")
     try:
-        added, rejected = merge_stage(con, file_hash)
+        added, rejected = merge_stage(con, file_hash, derive=derive)
         seconds = time.perf_counter() - started
         if staged or rejected:
             con.execute(
@@ -268,6 +276,29 @@ def ingest_file(
     # Never "loaded" when nothing was: a file of rejects only, or of no records at all, says so.
     status = "loaded" if staged else ("rejected" if rejected else "empty")
     return row | {"status": status, "rows": added, "rejected": rejected, "seconds": seconds}
+
+
+def _end_of_events(con: duckdb.DuckDBPyConnection) -> int:
+    """The ``rowid`` the next event appended to ``events`` gets (or a later one)."""
+    return int(con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[0][0])
+
+
+def _refresh_derived(con: duckdb.DuckDBPyConnection, first_rowid: int) -> None:
+    """Bring the derived tables up to date, in one transaction, for the events appended from
+    ``first_rowid`` on (and whatever else :func:`derived.refresh` finds changed)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _toolkit_ingested AS "
+            "SELECT DISTINCT trace_id FROM events WHERE rowid >= $first",
+            {"first": first_rowid},
+        )
+        derived.refresh(con, "SELECT trace_id FROM _toolkit_ingested", first_rowid=first_rowid)
+        con.execute("DROP TABLE _toolkit_ingested")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def ingest(
@@ -312,6 +343,10 @@ def ingest(
         progress = large and sys.stderr.isatty()
     rows = []
     failed: IngestError | None = None
+    # Several files: the derived tables are brought up to date once, for all of them (for a
+    # folder of small runs that upkeep was half the time), from the first row they appended.
+    defer = len(files) > 1
+    first_rowid = _end_of_events(con) if defer else 0
     bar = tqdm(total=sum(_size(p) for p, _ in files), desc="ingest", unit="B", unit_scale=True,
                disable=not progress)  # fmt: skip
     with bar:
@@ -323,7 +358,7 @@ def ingest(
                 if format is None and not explicit and detect_format(path) is None:
                     rows.append(row | {"status": "unknown"})
                     continue
-                rows.append(ingest_file(con, path, format) | {"error": None})
+                rows.append(ingest_file(con, path, format, derive=not defer) | {"error": None})
             except IngestError as e:
                 rows.append(row | {"status": "error", "error": e.problem})
                 if explicit and failed is None:
@@ -331,6 +366,8 @@ def ingest(
             finally:
                 bytes_read.reset(token)
                 bar.update(done + _size(path) - bar.n)
+    if defer and any(row["status"] == "loaded" for row in rows):
+        _refresh_derived(con, first_rowid)
     result = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if failed is not None:
         failed.results = result  # type: ignore[attr-defined]
