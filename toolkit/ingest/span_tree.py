@@ -129,15 +129,15 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
         SELECT trace_id, event_id, min(agent) AS agent FROM walk GROUP BY ALL
     """)
     _mark_step_limits(con)
+    # the agent (every row of st_agent has one) and, where the reader found none, the target
     con.execute("""
-        UPDATE stage_events s SET source = g.agent FROM st_agent g
-        WHERE g.trace_id = s.trace_id AND g.event_id = s.event_id
+        UPDATE stage_events s SET source = coalesce(u.agent, s.source),
+            target = coalesce(s.target, u.rule_target)
+        FROM (SELECT t.trace_id, t.event_id, t.rule_target, g.agent
+              FROM st_span t LEFT JOIN st_agent g USING (trace_id, event_id)
+              WHERE g.agent IS NOT NULL OR t.rule_target IS NOT NULL) u
+        WHERE u.trace_id = s.trace_id AND u.event_id = s.event_id
           AND s.kind IN ('span', 'span_event', 'message')
-    """)
-    con.execute("""
-        UPDATE stage_events s SET target = t.rule_target FROM st_span t
-        WHERE t.trace_id = s.trace_id AND t.event_id = s.event_id AND s.target IS NULL
-          AND t.rule_target IS NOT NULL AND s.kind IN ('span', 'span_event', 'message')
     """)
     _stage_runs(con)
     con.execute("DROP TABLE st_agent")
@@ -148,6 +148,8 @@ def _mark_step_limits(con: duckdb.DuckDBPyConnection) -> None:
     """A smolagents run that used all its steps (``smolagents.max_steps`` children named
     ``Step <n>``) gave up: smolagents records AgentMaxStepsError in the agent's memory and
     returns a fallback answer without failing the span, so the span is marked failed here."""
+    if not con.execute("SELECT count(*) FROM st_span WHERE max_steps > 0").fetchall()[0][0]:
+        return  # no span declares a step limit (all but smolagents runs)
     con.execute("""
         UPDATE stage_events s SET status = 'error',
             attrs = json_merge_patch(coalesce(s.attrs, '{}'), json_object(
@@ -169,9 +171,11 @@ def _mark_step_limits(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
+    # stage_traces made again, in one statement: a staged trace keeps what its reader set and
+    # gets the rest from its spans; a trace only the spans name is added
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE st_run AS
+        CREATE OR REPLACE TEMP TABLE stage_traces AS
         WITH root AS (
             SELECT trace_id, arg_min(source, (ts, ord)) AS service,
                    arg_min(status, (ts, ord)) AS status, arg_min(end_ts, (ts, ord)) AS end_ts
@@ -186,28 +190,24 @@ def _stage_runs(con: duckdb.DuckDBPyConnection) -> None:
         session AS (
             SELECT trace_id, arg_min(session_id, (ts, ord)) AS session_id FROM st_span
             WHERE session_id IS NOT NULL GROUP BY trace_id
+        ),
+        run AS (
+            SELECT trace_id, r.service AS system, ss.session_id,
+                   CASE WHEN r.status = 'error' OR l.status = 'error' THEN 'failure'
+                        WHEN r.end_ts IS NOT NULL THEN 'success' END AS outcome
+            FROM (SELECT DISTINCT trace_id FROM st_span) t
+            LEFT JOIN root r USING (trace_id) LEFT JOIN last_step l USING (trace_id)
+            LEFT JOIN session ss USING (trace_id)
         )
-        SELECT trace_id, r.service AS system, ss.session_id,
-               CASE WHEN r.status = 'error' OR l.status = 'error' THEN 'failure'
-                    WHEN r.end_ts IS NOT NULL THEN 'success' END AS outcome
-        FROM (SELECT DISTINCT trace_id FROM st_span) t
-        LEFT JOIN root r USING (trace_id) LEFT JOIN last_step l USING (trace_id)
-        LEFT JOIN session ss USING (trace_id)
+        SELECT coalesce(t.trace_id, r.trace_id) AS trace_id,
+               coalesce(t.system, r.system) AS system, t.task,
+               coalesce(t.outcome, r.outcome) AS outcome, t.attrs,
+               coalesce(t.session_id, r.session_id) AS session_id
+        FROM (SELECT rowid AS n, * FROM stage_traces) t FULL JOIN run r ON r.trace_id = t.trace_id
+        ORDER BY t.n NULLS LAST, r.trace_id  -- the staged rows in their order, then the new ones
         """,
         {"steps": STEP_TYPES},
     )
-    con.execute("""
-        UPDATE stage_traces t SET system = coalesce(t.system, r.system),
-            session_id = coalesce(t.session_id, r.session_id),
-            outcome = coalesce(t.outcome, r.outcome)
-        FROM st_run r WHERE r.trace_id = t.trace_id
-    """)
-    con.execute("""
-        INSERT INTO stage_traces BY NAME
-        SELECT trace_id, system, session_id, outcome FROM st_run
-        WHERE trace_id NOT IN (SELECT trace_id FROM stage_traces)
-    """)
-    con.execute("DROP TABLE st_run")
 
 
 def link_sessions(con: duckdb.DuckDBPyConnection) -> None:

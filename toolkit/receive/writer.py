@@ -54,7 +54,7 @@ import pyarrow as pa
 
 from toolkit.analyze import derived
 from toolkit.ingest import otlp
-from toolkit.ingest.base import create_stage, drop_stage, merge_stage, stage_rows
+from toolkit.ingest.base import create_stage, merge_stage, stage_rows
 from toolkit.ingest.spans import SPAN_DDL, create_span_table, stage_spans
 
 log = logging.getLogger(__name__)
@@ -353,8 +353,7 @@ class Writer(threading.Thread):
             # the batch's spans leave ``live_spans`` with it (its tables rolled back)
             cur.execute("DELETE FROM live_spans WHERE req >= $f", {"f": first})
             raise
-        finally:
-            drop_stage(cur)
+        # the stage tables stay until the next batch replaces them (a drop costs a statement)
 
     def _receive(self, fresh: list[Pending], numbers: list[int], now: float) -> None:
         """Add the batch's spans to ``live_spans`` (``req`` its request's number) and stage the
@@ -430,18 +429,14 @@ class Writer(threading.Thread):
                     DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
                       AND origin IN (SELECT origin FROM live_old)
                 """)
-            # traces whose every stored row was mapped again: their fields are recomputed
-            complete = [
-                t
-                for (t,) in cur.execute("""
-                    SELECT DISTINCT trace_id FROM stage_traces s
-                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = s.trace_id)
-                """).fetchall()
-            ]
-            # the batch's events are appended from here on: counted per request by rowid range
-            first_rowid = cur.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[
-                0
-            ][0]
+            # traces whose every stored row was mapped again: their fields are recomputed; the
+            # batch's events are appended from ``first_rowid`` on (counted per request by it)
+            complete, first_rowid = cur.execute("""
+                SELECT coalesce((SELECT list(DISTINCT trace_id) FROM stage_traces s
+                                 WHERE NOT EXISTS (SELECT 1 FROM events e
+                                                   WHERE e.trace_id = s.trace_id)), []),
+                       (SELECT coalesce(max(rowid) + 1, 0) FROM events)
+            """).fetchall()[0]
             merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
             cur.execute("INSERT INTO live_changed SELECT DISTINCT trace_id FROM stage_events")
             per_request = self._per_request(numbers, first_rowid)
