@@ -96,10 +96,19 @@ def test_errors_are_one_line_with_a_hint(tmp_path, capsys, db, empty_db, argv, c
     assert main(argv) == code
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("Error: ") and "Traceback" not in err
+    assert err.startswith("Error: ") and "Traceback" not in err and ".. Hint" not in err
     for text in says:
         assert text in err
     assert not (tmp_path / "new.duckdb").exists()  # nothing created on the way to the error
+
+
+def test_python_dash_m_toolkit_is_the_toolkit_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "toolkit", "--help"], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    assert out.startswith("Usage: toolkit ") and "ingest" in out
 
 
 def test_verbose_prints_the_traceback(tmp_path, capsys):

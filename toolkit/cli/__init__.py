@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "toolkit"
         click.echo(
-            f"Error: {_one_line(exc.format_message())}. Hint: see `{where} --help`", err=True
+            f"Error: {_one_line(exc.format_message()).rstrip('.')}. Hint: see `{where} --help`",
+            err=True,
         )
         return 2
     except Exception as exc:
