@@ -8,7 +8,8 @@ rewrites below fix what it gets silently wrong or what Spark 4.0 lacks (each mea
 * ``epoch_us(t)`` (microseconds since the epoch; sqlglot does not know it): ``unix_micros``.
 * ``regexp_matches(x, p, 'i')``: the flag is dropped on the way to ``RLIKE``: ``(?i)`` is put in
   front of the pattern instead.
-* ``quantile_cont(x, q)``: ``percentile`` (exact, linear interpolation, like DuckDB's).
+* ``quantile_cont(x, q)`` (``q`` a fraction or a list of them): ``percentile`` (exact, linear
+  interpolation, like DuckDB's).
 * ``arg_min(x, (a, b))``: a row value is a ``struct`` in Spark.
 * ``list(x ORDER BY a, b)``: Spark's ``collect_list`` takes no order (sqlglot drops it, and
   with it the order) and skips NULLs: the rows are collected as structs (NULLs last, like
