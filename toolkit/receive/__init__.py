@@ -115,8 +115,8 @@ class Receiver:
         )
         self._serving.start()
         mark_live(con, True)  # the analyses on con now judge hangs at the present moment
-        # the writer keeps the derived tables, several batches at a time: an analysis on con
-        # asks it to catch up instead of writing them itself
+        # the writer's deriver keeps the derived tables, several batches at a time: an
+        # analysis on con asks it to catch up instead of writing them itself
         derived.kept_by(con, self._catch_up)
         self.stopped = False
         self.grpc_port: int | None = None  # the OTLP/gRPC port, when one was asked for
@@ -159,7 +159,9 @@ class Receiver:
                 refused=self._counts["refused"],
                 batches=w["batches"],
                 queued=self.writer.queue.qsize(),
-                last_error=self._last_error or self.writer.last_error,
+                last_error=(
+                    self._last_error or self.writer.last_error or self.writer.deriver.last_error
+                ),
             )
 
     def wait(self, spans: int, timeout: float = 30.0) -> bool:
@@ -190,7 +192,7 @@ class Receiver:
         return self.counters
 
     def _catch_up(self) -> bool:
-        return not self.stopped and self.writer.catch_up(self.timeout)
+        return not self.stopped and self.writer.deriver.catch_up(self.timeout)
 
     def __enter__(self) -> Receiver:
         return self

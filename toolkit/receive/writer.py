@@ -27,10 +27,11 @@ what the file ingest of all the requests would hold. A trace idle for ``retain``
 are filled in, not replaced; its agent comes from the spans of its own batch only).
 
 **The analyses' derived tables** (:mod:`toolkit.analyze.derived`) are not refreshed in each
-batch's transaction: their refresh costs about as much for many batches as for one, so the
-writer brings them up to date in a transaction of its own when it is idle, at least every
+batch's transaction: their refresh costs about as much for many batches as for one, so a
+second thread (:class:`Deriver`, on a cursor of its own, beside the writer's next batches)
+brings them up to date in a transaction of its own when batches stop coming, at least every
 ``DERIVE_EVERY`` seconds under load, and whenever an analysis on the receiver's connection asks
-(``derived.ensure`` waits for the writer to catch up, so it sees every batch committed before).
+(``derived.ensure`` waits for it to catch up, so it sees every batch committed before).
 
 **Retries add nothing.** A body already received (same SHA-256, in this or an earlier session)
 is answered as before without being merged again; a span received in two different requests is
@@ -45,7 +46,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 PREFIX = "otlp-http:"
 WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
 DERIVE_EVERY = 1.0  # seconds: under load, the derived tables catch up at least this often
+IDLE = 0.05  # seconds the writer has nothing to do before the derived tables catch up
 _REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
 _NONE = (0, 0, None, None, 0)  # a request with no row in ``Writer._per_request``
 
@@ -111,6 +113,128 @@ class Pending:
         )
 
 
+class Deriver(threading.Thread):
+    """The thread that keeps the analyses' derived tables, on a cursor of its own.
+
+    The writer hands it the traces of each committed batch (:meth:`add`); it refreshes the
+    tables for all of them at once, in a transaction of its own, while the writer goes on with
+    the next batch (they write different tables, and DuckDB runs both on the machine's cores):
+    when batches stop coming, at least every ``DERIVE_EVERY`` seconds under load, and whenever
+    a reader asks (:meth:`catch_up`).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, idle: Callable[[], bool]) -> None:
+        super().__init__(name="toolkit-receive-deriver", daemon=True)
+        self.cur = con.cursor()
+        self.idle = idle  # whether the writer has had nothing to do for a while
+        # held by the writer from a batch's COMMIT until its traces are added, and here from
+        # taking them until the refresh's snapshot: the snapshot holds exactly the batches taken
+        self.lock = threading.Lock()
+        self.traces: list[str] = []  # of the batches committed since the last refresh
+        self.first_rowid: int | None = None  # where the first of those batches' events start
+        self.since = 0.0  # when that batch was committed
+        self.readers: list[threading.Event] = []  # readers waiting for the tables
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.ok = True  # the last refresh succeeded
+        self.last_error: str | None = None
+
+    def add(self, traces: list[str], first_rowid: int) -> None:
+        """Record a committed batch (called by the writer, holding :attr:`lock`)."""
+        self.traces += traces
+        if self.first_rowid is None:
+            self.first_rowid, self.since = first_rowid, time.monotonic()
+
+    def catch_up(self, timeout: float) -> bool:
+        """Wait until the derived tables hold what was committed before this call (called by
+        a reader's ``derived.ensure``); ``False`` when the deriver cannot say (stopped, failing,
+        or not within ``timeout`` seconds)."""
+        if self.stopping.is_set() or not self.is_alive():
+            return False
+        done = threading.Event()
+        with self.lock:
+            self.readers.append(done)
+        self.wake.set()
+        return done.wait(timeout) and self.ok
+
+    def run(self) -> None:
+        while True:
+            self.wake.wait(0.05)
+            self.wake.clear()
+            now = time.monotonic()
+            stopping = self.stopping.is_set()
+            if (
+                self.readers
+                or stopping
+                or (
+                    self.first_rowid is not None
+                    and (now - self.since > DERIVE_EVERY or self.idle())
+                )
+            ):
+                self._derive()
+            if stopping:
+                break
+        self.cur.close()
+
+    def _derive(self) -> None:
+        with self.lock:
+            readers, self.readers = self.readers, []
+        self.ok = False
+        try:
+            for attempt in range(3):
+                try:
+                    self._refresh()
+                    break
+                except duckdb.TransactionException:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))  # a reader wrote them meanwhile
+            self.ok = True
+        except Exception as e:  # readers repair the tables themselves (``derived.ensure``)
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("toolkit.receive: the derived tables could not be refreshed")
+        finally:
+            for done in readers:
+                done.set()
+
+    def _refresh(self) -> None:
+        cur = self.cur
+        with self.lock:
+            traces, first_rowid = self.traces, self.first_rowid
+            self.traces, self.first_rowid = [], None
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                # DuckDB takes the snapshot at the first read: before the next batch commits
+                cur.execute("SELECT count(*) FROM traces").fetchall()
+            except BaseException:
+                self._restore(traces, first_rowid)
+                raise
+        try:
+            changed = pa.table({"trace_id": pa.array(traces, pa.string())})
+            cur.register("_live_changed", changed)
+            try:
+                derived.refresh(
+                    cur,
+                    "SELECT trace_id FROM _live_changed" if traces else None,
+                    first_rowid=first_rowid,
+                )
+            finally:
+                cur.unregister("_live_changed")
+            cur.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # (a failed COMMIT has rolled back)
+                cur.execute("ROLLBACK")
+            with self.lock:
+                self._restore(traces, first_rowid)
+            raise
+
+    def _restore(self, traces: list[str], first_rowid: int | None) -> None:
+        """Put back what a failed refresh took: tried again next time, with what came since."""
+        self.traces = traces + self.traces
+        if first_rowid is not None:  # (earlier than any batch added since)
+            self.first_rowid, self.since = first_rowid, time.monotonic()
+
+
 class Writer(threading.Thread):
     """The thread that merges queued requests into the database, batch by batch."""
 
@@ -125,8 +249,7 @@ class Writer(threading.Thread):
     ) -> None:
         super().__init__(name="toolkit-receive-writer", daemon=True)
         self.cur = con.cursor()
-        # requests, and ``None``: a reader asks for the derived tables (see ``catch_up``)
-        self.queue: queue.Queue[Pending | None] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[Pending] = queue.Queue(maxsize=queue_size)
         self.batch_delay = batch_delay
         self.batch_bytes = batch_bytes
         self.retain = retain
@@ -149,93 +272,47 @@ class Writer(threading.Thread):
         )
         create_span_table(self.cur)  # the macros the mapping uses, once
         self.cur.execute("DROP TABLE otel_spans")
-        # the traces committed since the derived tables were last brought up to date, and the
-        # first rowid of their events (see ``_derive``)
-        self.cur.execute("CREATE OR REPLACE TEMP TABLE live_changed (trace_id VARCHAR)")
-        self.derive_from: int | None = None
-        self.derive_since = 0.0
-        self.readers: list[threading.Event] = []  # readers waiting for the derived tables
-        self.derived_ok = True  # the last catch-up succeeded
+        self.working = False  # a batch is being collected or merged
+        self.done_at = 0.0  # when the last batch was done
+        self.deriver = Deriver(con, self._idle)
 
     # ------------------------------------------------------------------ the loop
 
+    def _idle(self) -> bool:
+        return (
+            not self.working
+            and self.queue.empty()
+            and not self.arriving
+            and time.monotonic() - self.done_at > IDLE
+        )
+
+    def start(self) -> None:
+        self.deriver.start()
+        super().start()
+
     def run(self) -> None:
-        while True:
-            if not self.gate.is_set():
-                self.parked.set()
-                self.gate.wait()
-                self.parked.clear()
-            try:
-                first = self.queue.get(timeout=0.05)
-            except queue.Empty:
-                self._derive()  # idle: the derived tables catch up
-                if self.stopping.is_set():
-                    break
-                continue
-            if first is not None:
-                self._run_batch(self._collect(first))
-            if (
-                first is None
-                or self.readers
-                or (
-                    self.derive_from is not None
-                    and time.monotonic() - self.derive_since > DERIVE_EVERY
-                )
-            ):
-                self._derive()
-        self._derive()
-        self.cur.close()
-
-    def catch_up(self, timeout: float) -> bool:
-        """Wait until the derived tables hold what was committed before this call (called by
-        a reader's ``derived.ensure``); ``False`` when the writer cannot say (stopped, parked,
-        failing, or not within ``timeout`` seconds)."""
-        if self.stopping.is_set() or not self.is_alive() or not self.gate.is_set():
-            return False
-        done = threading.Event()
-        with self.lock:
-            self.readers.append(done)
-        with contextlib.suppress(queue.Full):  # a busy writer looks after its batch
-            self.queue.put_nowait(None)  # wakes an idle writer
-        return done.wait(timeout) and self.derived_ok
-
-    def _derive(self) -> None:
-        """Bring the analyses' derived tables up to date with the batches committed since they
-        last were, in a transaction of their own: once for several batches under load (its cost
-        hardly depends on how many), after each one when requests come one at a time, and
-        whenever a reader asks."""
-        with self.lock:
-            readers, self.readers = self.readers, []
-        self.derived_ok = False
         try:
-            if self.derive_from is not None:
-                for attempt in range(3):
-                    try:
-                        self._refresh(self.derive_from)
+            while True:
+                if not self.gate.is_set():
+                    self.parked.set()
+                    self.gate.wait()
+                    self.parked.clear()
+                try:
+                    first = self.queue.get(timeout=0.05)
+                except queue.Empty:
+                    if self.stopping.is_set():
                         break
-                    except duckdb.TransactionException:
-                        if attempt == 2:
-                            raise
-                        time.sleep(0.05 * (attempt + 1))  # a reader wrote them meanwhile
-                self.derive_from = None
-            self.derived_ok = True
-        except Exception as e:  # readers repair the tables themselves (``derived.ensure``)
-            self.last_error = f"{type(e).__name__}: {e}"
-            log.exception("toolkit.receive: the derived tables could not be refreshed")
+                    continue
+                self.working = True
+                try:
+                    self._run_batch(self._collect(first))
+                finally:
+                    self.working, self.done_at = False, time.monotonic()
         finally:
-            for done in readers:
-                done.set()
-
-    def _refresh(self, first_rowid: int) -> None:
-        cur = self.cur
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            derived.refresh(cur, "SELECT trace_id FROM live_changed", first_rowid=first_rowid)
-            cur.execute("DELETE FROM live_changed")
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+            self.cur.close()
+            self.deriver.stopping.set()  # after a last refresh
+            self.deriver.wake.set()
+            self.deriver.join()
 
     def _collect(self, first: Pending) -> list[Pending]:
         """The batch that starts with ``first``: what is queued or arrives within
@@ -258,8 +335,6 @@ class Writer(threading.Thread):
                 if timeout:
                     continue
                 break
-            if item is None:  # a reader's wake-up call: answered after the batch
-                continue
             batch.append(item)
             size += item.size
         return batch
@@ -438,7 +513,9 @@ class Writer(threading.Thread):
                        (SELECT coalesce(max(rowid) + 1, 0) FROM events)
             """).fetchall()[0]
             merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
-            cur.execute("INSERT INTO live_changed SELECT DISTINCT trace_id FROM stage_events")
+            traces = cur.execute(
+                "SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_events"
+            ).fetchall()[0][0]
             per_request = self._per_request(numbers, first_rowid)
             seconds = time.perf_counter() - started
             requests = pa.table(
@@ -466,12 +543,12 @@ class Writer(threading.Thread):
                     """)
             finally:
                 cur.unregister("_live_requests")
-            cur.execute("COMMIT")
+            with self.deriver.lock:  # the deriver's snapshot never falls in between
+                cur.execute("COMMIT")
+                self.deriver.add(traces, first_rowid)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        if self.derive_from is None:
-            self.derive_from, self.derive_since = first_rowid, time.monotonic()
         if rejected:  # rejected spans are not kept for mapping their traces again
             cur.execute(
                 "DELETE FROM live_spans WHERE req >= $f "
