@@ -270,6 +270,43 @@ def test_spans_in_any_order_over_many_requests_equal_the_file(live, tmp_path):
     assert set(live_tables["events"]["source"]) == {"planner"}  # inherited from the late root
 
 
+def _json_span(trace: str, span: str, parent: str, name: str, start: int, **extra: object) -> dict:
+    return {"traceId": trace, "spanId": span, "parentSpanId": parent, "name": name,
+            "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 10**6), **extra}  # fmt: skip
+
+
+def test_json_ids_in_any_spelling_over_several_requests_equal_the_file(live, tmp_path):
+    """OTLP/JSON requests whose ids are spelt differently (base64, upper-case hex, 0x, a parent
+    of zeros) are one trace across requests, as in the file path."""
+    con, receiver = live
+    t_b64, t_hex = "q80BI0VniavN7wEjRWeJqw==", "ABCD0123456789ABCDEF0123456789AB"  # the same id
+    t0 = 1_700_000_000_000_000_000
+    child = _json_span(t_hex, "0X00000000000000B2", "0xa1000000000000a1".upper(), "chat", t0 + 5,
+                       links=[{"traceId": "EjRWeJCrze8SNFZ4kKvN7w==", "spanId": "ABEiM0RVZnc="}],
+                       attributes=[{"key": "gen_ai.operation.name",
+                                    "value": {"stringValue": "chat"}}])  # fmt: skip
+    root = _json_span(t_b64, "oQAAAAAAAKE=", "0000000000000000", "invoke_agent", t0,
+                      attributes=[{"key": "gen_ai.agent.name",
+                                   "value": {"stringValue": "planner"}}])  # fmt: skip
+    requests = [{"resourceSpans": [{"scopeSpans": [{"spans": [s]}]}]} for s in (child, root)]
+    for request in requests:  # the child first, the root in the next request
+        assert post(receiver.url, json.dumps(request).encode(), JS)[0] == 200
+    path = tmp_path / "spans.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in requests))
+    file_con = toolkit.connect()
+    toolkit.ingest(file_con, path)
+    live_tables, file_tables = _frame(con), _frame(file_con)
+    for name in ("events", "traces"):
+        pd.testing.assert_frame_equal(live_tables[name], file_tables[name])
+    events = live_tables["events"]
+    assert events["trace_id"].tolist() == [t_hex.lower()] * 2
+    assert events["source"].tolist() == ["planner"] * 2  # the child's agent is its parent's
+    assert events[["event_id", "parent_span_id"]].fillna("-").values.tolist() == [
+        ["00000000000000b2", "a1000000000000a1"],  # the child: its parent in its normal form
+        ["a1000000000000a1", "-"],  # the root: a parent of zeros is none
+    ]
+
+
 def test_the_writer_keeps_the_derived_tables_several_batches_at_a_time(live):
     """The analyses' derived tables are refreshed by the writer, not in every batch: an
     analysis on the connection asks it to catch up first, and then reads what a rebuild would

@@ -172,6 +172,25 @@ _NORM_ID = """CASE
     ELSE trim(x) END"""
 
 
+# A span's ids in their normal form: the parent none when it is all zeros.
+_IDS = """span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
+    CASE WHEN NOT regexp_full_match(coalesce(trim(parent_span_id), ''), '0*')
+         THEN span_norm_id(parent_span_id) END AS pid"""
+
+
+def normal_ids(prefix: str = "") -> str:
+    """SQL for the id columns of :data:`SPAN_COLUMNS` in their normal form (``trace_id``,
+    ``span_id``, ``parent_span_id`` none when all zeros, ``links``), for a ``SELECT * REPLACE``
+    over span rows (``prefix``: their table's alias and a dot): what :func:`stage_spans` makes
+    of them, done once for rows mapped again later with ``normalized=True``."""
+    p = prefix
+    return f"""span_norm_id({p}trace_id) AS trace_id, span_norm_id({p}span_id) AS span_id,
+        CASE WHEN NOT regexp_full_match(coalesce(trim({p}parent_span_id), ''), '0*')
+             THEN span_norm_id({p}parent_span_id) END AS parent_span_id,
+        list_transform({p}links, lambda l: struct_pack(trace_id := span_norm_id(l.trace_id),
+            span_id := span_norm_id(l.span_id), attrs := l.attrs)) AS links"""
+
+
 def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or empty) ``otel_spans`` and the helper macros the readers use."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE otel_spans ({SPAN_DDL})")
@@ -191,14 +210,21 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
         ELSE make_timestamptz((try_cast(x AS DOUBLE) * 1e6)::BIGINT) END""")
 
 
-def stage_spans(con: duckdb.DuckDBPyConnection, spans: str = "otel_spans") -> None:
+def stage_spans(
+    con: duckdb.DuckDBPyConnection, spans: str = "otel_spans", *, normalized: bool = False
+) -> None:
     """Validate and map ``otel_spans`` into ``stage_events``/``stage_traces``/``stage_rejects``.
 
     ``spans``: where the rows are, when not in ``otel_spans`` (a table, a view or a
     parenthesised query with its columns, :data:`SPAN_COLUMNS`); ``otel_spans`` is dropped
-    after, any other source is left as it is.
+    after, any other source is left as it is. ``normalized``: its ids are in their normal form
+    already (:func:`normal_ids`), so none is looked at again.
     """
     out_keys, in_keys = _first(_OUTPUT_KEYS), _first(_INPUT_KEYS)
+    if normalized:
+        ids, link_id = "trace_id AS tid, span_id AS sid, parent_span_id AS pid", "l.{}"
+    else:
+        ids, link_id = _IDS, "span_norm_id(l.{})"
     # one table for the checked and the mapped span (``why``: its reject reason), so the
     # batch is copied once: the mapping of a rejected span is computed, never used
     con.execute(f"""
@@ -214,7 +240,8 @@ def stage_spans(con: duckdb.DuckDBPyConnection, spans: str = "otel_spans") -> No
                      len(links) > 0 AND (kind = 'consumer' OR pid IS NULL OR consumer_side) AS use_link
               FROM (SELECT c.* EXCLUDE (links),
                            list_filter(list_transform(links, lambda l: struct_pack(
-                               trace_id := span_norm_id(l.trace_id), span_id := span_norm_id(l.span_id),
+                               trace_id := {link_id.format("trace_id")},
+                               span_id := {link_id.format("span_id")},
                                attributes := l.attrs)), lambda l: l.span_id IS NOT NULL) AS links,
                            op IN ('receive', 'process', 'settle', 'deliver')
                                OR (op IS NULL AND kind = 'consumer') AS consumer_side
@@ -225,12 +252,8 @@ def stage_spans(con: duckdb.DuckDBPyConnection, spans: str = "otel_spans") -> No
                                     WHEN sid IS NULL THEN 'missing span id'
                                     WHEN ts IS NULL THEN 'missing or unreadable start time'
                                 END AS why
-                                FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id),
-                                             span_norm_id(trace_id) AS tid, span_norm_id(span_id) AS sid,
-                                             try(json_transform(attrs, '{_KEY_STRUCT}')) AS a,
-                                             CASE WHEN NOT regexp_full_match(
-                                                      coalesce(trim(parent_span_id), ''), '0*')
-                                                  THEN span_norm_id(parent_span_id) END AS pid
+                                FROM (SELECT s.* EXCLUDE (trace_id, span_id, parent_span_id), {ids},
+                                             try(json_transform(attrs, '{_KEY_STRUCT}')) AS a
                                       FROM {spans} s))) c))
     """)
     con.execute("""

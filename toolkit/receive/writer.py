@@ -56,7 +56,7 @@ import pyarrow as pa
 from toolkit.analyze import derived
 from toolkit.ingest import otlp
 from toolkit.ingest.base import create_stage, merge_stage, stage_rows
-from toolkit.ingest.spans import SPAN_DDL, create_span_table, stage_spans
+from toolkit.ingest.spans import SPAN_DDL, create_span_table, normal_ids, stage_spans
 
 log = logging.getLogger(__name__)
 
@@ -438,22 +438,23 @@ class Writer(threading.Thread):
         if texts:
             otlp.read_requests(cur, texts, PREFIX)
             cur.execute(
-                f"INSERT INTO live_spans BY NAME SELECT *, span_norm_id(trace_id) AS tid, "
-                f"{_REQ} AS req, $now AS arrived FROM otel_spans",
+                f"INSERT INTO live_spans BY NAME SELECT * REPLACE ({normal_ids()}), "
+                f"span_norm_id(trace_id) AS tid, {_REQ} AS req, $now AS arrived FROM otel_spans",
                 {"now": now},
             )
             cur.execute("DROP TABLE otel_spans")
         tables = [(n, p.spans) for n, p in zip(numbers, fresh, strict=True) if p.spans is not None]
         if tables:
-            # protobuf ids are hex already: the trace id is its own normal form
+            # protobuf ids are lowercase hex: their own normal form (a parent of zeros is none)
             spans = pa.concat_tables(
                 t.append_column("req", pa.array([n] * len(t), pa.int64())) for n, t in tables
             )
             cur.register("_flattened", spans)
             try:
                 cur.execute(
-                    "INSERT INTO live_spans BY NAME SELECT * EXCLUDE (k), k AS pos, "
-                    "$p || req || '#' || k AS origin, trace_id AS tid, $now AS arrived "
+                    "INSERT INTO live_spans BY NAME SELECT * EXCLUDE (k) REPLACE (CASE WHEN "
+                    "ltrim(parent_span_id, '0') <> '' THEN parent_span_id END AS parent_span_id), "
+                    "k AS pos, $p || req || '#' || k AS origin, trace_id AS tid, $now AS arrived "
                     "FROM _flattened",
                     {"p": PREFIX, "now": now},
                 )
@@ -488,6 +489,7 @@ class Writer(threading.Thread):
             cur,
             "(SELECT * EXCLUDE (pos, tid, req, arrived), req * 4294967296 + pos AS pos "
             f"FROM live_spans WHERE {where})",
+            normalized=True,  # (by ``_receive``)
         )
         if old:
             cur.execute("DELETE FROM stage_rejects WHERE origin IN (SELECT origin FROM live_old)")
