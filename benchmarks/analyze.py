@@ -127,6 +127,7 @@ def run(n_events: int, memory_limit: str, trace: bool = False, db: Path | None =
             _timed(name, lambda fn=fn: fn(con), timings, trace)
         one = con.execute("SELECT trace_id FROM events LIMIT 1").fetchall()[0][0]
         _timed("event_graph + critical_path", lambda: toolkit.critical_path(con, one), timings)
+        analyses_rss = _rss_mb()  # the rebuild and the baselines below may go higher
         _timed("derived tables (full rebuild)", lambda: derived.build(con), results, trace)
         _timed("ingest 5 more traces + derived", lambda: toolkit.ingest(con, tmp / "extra.parquet"),
                results, trace)  # fmt: skip
@@ -162,7 +163,8 @@ def run(n_events: int, memory_limit: str, trace: bool = False, db: Path | None =
               f"{best['flow_graph'][1] / best['bare'][1]:.2f}x)")  # fmt: skip
         print(f"  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"  pandas DFG / flow_graph: {r['pandas DFG (baseline)'] / flow:.1f}x")
-        print(f"  peak RSS {_rss_mb():,.0f} MB (target < 3,000 MB); target < 30 s total at 10M")
+        print(f"  peak RSS {analyses_rss:,.0f} MB by the end of the analyses (target < 3,000 MB; "
+              f"{_rss_mb():,.0f} MB with the rebuild and baselines); target < 30 s total at 10M")  # fmt: skip
         con.close()
 
 
