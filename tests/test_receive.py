@@ -307,6 +307,26 @@ def test_json_ids_in_any_spelling_over_several_requests_equal_the_file(live, tmp
     ]
 
 
+def test_live_spans_are_bounded_the_traces_idle_longest_leave_first(live, monkeypatch):
+    from toolkit.receive import writer
+
+    con, receiver = live
+    monkeypatch.setattr(writer, "RETAIN_SPANS", 10)
+    spans = agent_runs(runs=3, steps=2)  # 5 spans a run, each run in a request of its own
+    for i in range(0, len(spans), 5):
+        assert post(receiver.url, body(spans[i : i + 5]))[0] == 200
+        time.sleep(0.01)
+    receiver.writer.gate.clear()  # the writer holds off: its cursor is free
+    assert receiver.writer.parked.wait(5)
+    receiver.writer.evict()
+    kept = receiver.writer.cur.execute("SELECT DISTINCT tid FROM live_spans").fetchall()
+    receiver.writer.gate.set()
+    assert sorted(t for (t,) in kept) == sorted(
+        {format(s.context.trace_id, "032x") for s in spans[5:]}
+    )
+    assert count(con, "events WHERE kind = 'span'") == 15  # what leaves memory stays stored
+
+
 def test_the_writer_keeps_the_derived_tables_several_batches_at_a_time(live):
     """The analyses' derived tables are refreshed by the writer, not in every batch: an
     analysis on the connection asks it to catch up first, and then reads what a rebuild would

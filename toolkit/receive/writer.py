@@ -23,7 +23,8 @@ spans it received (``live_spans``, a temporary table of the writer) and, for eve
 batch touches, maps the trace's spans again as a whole: its earlier rows are replaced and its
 trace fields recomputed (the new values win where they say something). The tables then hold
 what the file ingest of all the requests would hold. A trace idle for ``retain`` seconds leaves
-``live_spans``; a span of it arriving later is merged like a second file (its trace's fields
+``live_spans`` (so do the traces idle longest when it holds more than ``RETAIN_SPANS``
+spans); a span of it arriving later is merged like a second file (its trace's fields
 are filled in, not replaced; its agent comes from the spans of its own batch only).
 
 **The analyses' derived tables** (:mod:`toolkit.analyze.derived`) are not refreshed in each
@@ -64,6 +65,9 @@ PREFIX = "otlp-http:"
 WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
 DERIVE_EVERY = 1.0  # seconds: under load, the derived tables catch up at least this often
 IDLE = 0.05  # seconds the writer has nothing to do before the derived tables catch up
+# Live spans kept in memory at most (about 1 KB each): beyond, the traces idle longest are
+# forgotten first, as when idle for ``retain`` seconds (at 20k spans/s, 600 s would be 12M)
+RETAIN_SPANS = 1_000_000
 _REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
 _NONE = (0, 0, None, None, 0)  # a request with no row in ``Writer._per_request``
 
@@ -302,12 +306,14 @@ class Writer(threading.Thread):
                 except queue.Empty:
                     if self.stopping.is_set():
                         break
+                    self._maybe_evict()
                     continue
                 self.working = True
                 try:
                     self._run_batch(self._collect(first))
                 finally:
                     self.working, self.done_at = False, time.monotonic()
+                self._maybe_evict()  # (after the batch is answered)
         finally:
             self.cur.close()
             self.deriver.stopping.set()  # after a last refresh
@@ -401,8 +407,6 @@ class Writer(threading.Thread):
         for p in batch:
             if p.result is None:
                 p.result = first_of[p.digest].result
-        if time.monotonic() - self.last_evict > min(self.retain, 10.0):
-            self.evict()
 
     def _answer_again(self, digest: str, rows: int, rejected: int) -> Result:
         whole = self.cur.execute(
@@ -599,11 +603,33 @@ class Writer(threading.Thread):
             ).fetchall()
         }
 
+    def _maybe_evict(self) -> None:
+        if time.monotonic() - self.last_evict > min(self.retain, 10.0):
+            try:
+                self.evict()
+            except Exception as e:
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("toolkit.receive: live spans could not be evicted")
+
     def evict(self) -> None:
-        """Forget the spans of traces idle for ``retain`` seconds (they stay in the database)."""
+        """Forget the spans of traces idle for ``retain`` seconds (they stay in the database),
+        and beyond ``RETAIN_SPANS`` spans those of the traces idle longest."""
         self.last_evict = time.monotonic()
-        self.cur.execute(
+        cur = self.cur
+        cur.execute(
             "DELETE FROM live_spans WHERE tid IN (SELECT tid FROM live_spans GROUP BY tid "
             "HAVING max(arrived) < $cutoff)",
             {"cutoff": time.time() - self.retain},
         )
+        if cur.execute("SELECT count(*) FROM live_spans").fetchall()[0][0] > RETAIN_SPANS:
+            cur.execute(
+                """
+                DELETE FROM live_spans WHERE tid IN (
+                    SELECT tid FROM (
+                        SELECT tid, sum(count(*)) OVER (ORDER BY max(arrived) DESC, tid
+                                                        ROWS UNBOUNDED PRECEDING) AS kept
+                        FROM live_spans GROUP BY tid)
+                    WHERE kept > $most)
+                """,
+                {"most": RETAIN_SPANS},
+            )
