@@ -409,8 +409,9 @@ def escalations_query(
                         ELSE 'unknown' END) AS trigger,
                r.c_id AS resolved_by, r.c_ts AS resolved_ts,
                (epoch_us(r.c_ts) - epoch_us(c.ts)) / 1e6 AS time_to_resolve_s
-        FROM candidate c LEFT JOIN (
-            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM cause GROUP BY pk
+        FROM candidate c LEFT JOIN (  -- (the reactions to candidates only, whatever the plan)
+            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM cause
+            WHERE pk IN (SELECT k FROM candidate) GROUP BY pk
         ) r ON r.pk = c.k
         ORDER BY c.trace_id, c.ts, c.event_id
     """
