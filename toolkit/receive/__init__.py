@@ -381,7 +381,8 @@ def receive(
             load, the requests of all waiting exporters go into one transaction).
         batch_bytes: the most request bytes merged in one transaction.
         retain: seconds a trace's spans stay in memory after its last span arrived, for
-            re-mapping the trace when more of its spans arrive.
+            re-mapping the trace when more of its spans arrive (at most a million spans are
+            kept: beyond, the traces idle longest are forgotten first).
         timeout: seconds a request waits for its batch to commit before a 503 (the retry is
             answered from the first copy, never stored twice).
         grpc_port: also serve OTLP/gRPC on this port (4317 is OTLP/gRPC's; 0 picks a free

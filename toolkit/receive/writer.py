@@ -7,7 +7,7 @@ notebook keeps querying its connection and sees each batch once it is committed.
 
 A batch is what the queue holds when the writer gets to it, after waiting up to
 ``batch_delay`` seconds for more, and longer while HTTP threads are still decoding requests
-(at most ``batch_bytes`` of request bodies): a batch costs about 0.1 s of statements whatever
+(at most ``batch_bytes`` of request bodies): a batch costs about 0.07 s of statements whatever
 its size, and exporters wait for their answers, so under load the requests of all of them
 should share one. Each batch goes through the file ingest's steps (protobuf requests arrive
 as rows from :func:`toolkit.ingest.otlp.flatten_request`, JSON ones are parsed by
