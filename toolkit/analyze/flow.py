@@ -369,7 +369,8 @@ def escalations_query(
     params |= {"pattern": type_pattern, "humans": list(human_targets)}
     # The pattern and the names are matched against each distinct type and name once, not
     # against every event (a few dozen values, millions of events): on a group's min(), which
-    # an engine cannot push below the grouping.
+    # an engine cannot push below the grouping. (The pattern again on the few events addressed
+    # to a human: a CTE read twice is computed apart on Spark.)
     candidates = """escalation_type AS (
         SELECT min(type) AS type FROM uev GROUP BY type
         HAVING regexp_matches(min(type), $pattern, 'i')
@@ -386,8 +387,8 @@ def escalations_query(
         SELECT * FROM (
             SELECT * FROM uev WHERE type IN (SELECT type FROM escalation_type)
             UNION ALL
-            SELECT * FROM uev u WHERE target IN (SELECT target FROM human_target)
-                AND NOT EXISTS (SELECT 1 FROM escalation_type x WHERE x.type = u.type))
+            SELECT * FROM uev WHERE target IN (SELECT target FROM human_target)
+                AND NOT coalesce(regexp_matches(type, $pattern, 'i'), false))
         WHERE coalesce(source, '') NOT IN (SELECT who FROM human_source)
     ),
     candidate AS (
@@ -407,12 +408,11 @@ def escalations_query(
                         WHEN regexp_matches(c.content, 'contradict|conflict|inconsistent', 'i')
                             THEN 'contradiction'
                         ELSE 'unknown' END) AS trigger,
-               r.c_id AS resolved_by, r.c_ts AS resolved_ts,
-               (epoch_us(r.c_ts) - epoch_us(c.ts)) / 1e6 AS time_to_resolve_s
-        FROM candidate c LEFT JOIN (  -- (the reactions to candidates only, whatever the plan)
-            SELECT pk, arg_min(c_id, c_ts) AS c_id, min(c_ts) AS c_ts FROM cause
-            WHERE pk IN (SELECT k FROM candidate) GROUP BY pk
-        ) r ON r.pk = c.k
+               arg_min(e.c_id, e.c_ts) AS resolved_by, min(e.c_ts) AS resolved_ts,
+               (epoch_us(min(e.c_ts)) - epoch_us(c.ts)) / 1e6 AS time_to_resolve_s
+        FROM candidate c LEFT JOIN cause e ON e.pk = c.k  -- its first reaction
+        GROUP BY c.k, c.trace_id, c.event_id, c.type, c.source, c.target, c.ts, c.reason,
+                 c.status, c.parent_status, c.content
         ORDER BY c.trace_id, c.ts, c.event_id
     """
     return Query([base, candidates], select, params, ESCALATION_COLUMNS)
