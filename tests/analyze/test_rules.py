@@ -122,6 +122,18 @@ def test_effect_done_twice_for_one_key_is_a_violation(con, tmp_path):
     assert toolkit.unhandled_events(con).empty  # the extra effect is reported once, here
 
 
+def test_three_effects_for_one_key_count_the_whole_group(con, tmp_path):
+    load(con, tmp_path, [
+        ce("req", "pay.requested", src="shop", key="k1"),
+        ce("r1", "pay.done", src="bank", parent="req", key="k1", t=1),
+        ce("r2", "pay.done", src="bank", parent="req", key="k1", t=2),
+        ce("r3", "pay.done", src="bank", parent="req", key="k1", t=3),
+    ])  # fmt: skip
+    df = toolkit.duplicates(con)
+    assert rows(df, "event_id", "copies", "first_event_id") == [("r2", 3, "r1"), ("r3", 3, "r1")]
+    assert [d.split(" for ")[0] for d in df["detail"]] == ["effect 2 of 3", "effect 3 of 3"]
+
+
 def test_a_retried_request_with_the_same_key_and_one_effect_is_a_duplicate_send_only(con, tmp_path):
     load(con, tmp_path, [
         ce("q1", "pay.requested", src="shop", key="k1"),

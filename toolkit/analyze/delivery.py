@@ -36,13 +36,16 @@ KEYED_SQL = """keyed AS (
 ),
 keyed_repeat AS (
     SELECT *, first_value(event_id) OVER w AS first_event_id, row_number() OVER w AS n,
-           count(*) OVER w AS copies
+           count(*) OVER g AS copies
     FROM keyed
     WHERE hash(session, idempotency_key, type, is_effect, CASE WHEN NOT is_effect THEN source END)
           IN (SELECT hash(session, idempotency_key, type, is_effect,
                           CASE WHEN NOT is_effect THEN source END) AS h
               FROM keyed GROUP BY h HAVING count(*) > 1)
-    WINDOW w AS (PARTITION BY session, idempotency_key, type, is_effect,
+    -- copies counts the whole group (g has no ORDER BY: with one, count is a running count)
+    WINDOW g AS (PARTITION BY session, idempotency_key, type, is_effect,
+                              CASE WHEN NOT is_effect THEN source END),
+           w AS (PARTITION BY session, idempotency_key, type, is_effect,
                               CASE WHEN NOT is_effect THEN source END
                  ORDER BY ts, seq, event_id)
 )"""
