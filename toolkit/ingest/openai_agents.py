@@ -86,7 +86,13 @@ from pathlib import Path
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines, stage_json_items
+from toolkit.ingest.files import (
+    PARSED_RECORDS,
+    file_head,
+    looks_like_jsonl,
+    stage_file_lines,
+    stage_json_items,
+)
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -130,14 +136,18 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             if not stage_json_items(con, path, "$.data[*]" if data else "$[*]"):
                 return
             prefix = f"{path}#"
-    con.execute("""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE oa_items AS
         SELECT ord, raw, j, object, sd, sd->>'type' AS t,
                coalesce(object = 'trace' AND nullif(trim(j->>'id'), '') IS NOT NULL, false) AS trace_record
         FROM (SELECT ord, raw, j, CASE WHEN json_type(j) = 'OBJECT' THEN j->>'object' END AS object,
                      CASE WHEN json_type(j->'span_data') = 'OBJECT' THEN j->'span_data' END AS sd
-              FROM (SELECT ord, raw, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw) <> ''))
-    """)
+              FROM """
+        + PARSED_RECORDS
+        + """)
+    """
+    )
     # The first record of each trace (a repeated trace record adds nothing).
     con.execute("""
         CREATE OR REPLACE TEMP TABLE oa_traces AS

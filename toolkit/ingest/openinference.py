@@ -36,7 +36,13 @@ from pathlib import Path
 import duckdb
 
 from toolkit.ingest.base import Format
-from toolkit.ingest.files import file_head, looks_like_jsonl, stage_file_lines, stage_json_items
+from toolkit.ingest.files import (
+    PARSED_RECORDS,
+    file_head,
+    looks_like_jsonl,
+    stage_file_lines,
+    stage_json_items,
+)
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
@@ -65,17 +71,21 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         prefix = f"{path}#"
     # Attributes: ``attributes`` (flat dotted keys or nested objects) and ``attributes.<key>``
     # columns, flattened with json_tree to dotted keys; arrays stay whole, nulls are dropped.
-    con.execute("""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE oi_attrs AS
         SELECT ord, json_group_object(substr(k, 12), v) AS attrs FROM (
             SELECT ord, replace(substr(t.fullkey, 3), '"', '') AS k, t.value AS v
-            FROM (SELECT ord, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw, ' \t\r\n') <> '') r,
+            FROM """
+        + PARSED_RECORDS
+        + """ r,
                  json_tree(r.j) t
             WHERE json_type(r.j) = 'OBJECT' AND t.type NOT IN ('OBJECT', 'NULL')
               AND NOT contains(t.fullkey, '[')
         ) WHERE k LIKE 'attributes.%'
         GROUP BY ord
-    """)
+    """
+    )
     con.execute(
         """
         INSERT INTO otel_spans BY NAME
@@ -99,7 +109,9 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                                          attrs := e.attributes)) AS events,
                CASE WHEN j IS NULL THEN 'not valid JSON'
                     WHEN json_type(j) <> 'OBJECT' THEN 'not a JSON object' END AS reason
-        FROM (SELECT ord, raw, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw, ' \t\r\n') <> '')
+        FROM """
+        + PARSED_RECORDS
+        + """
         LEFT JOIN oi_attrs a USING (ord)
         """,
         {"p": prefix},

@@ -43,6 +43,7 @@ import duckdb
 
 from toolkit.ingest.base import Format
 from toolkit.ingest.files import (
+    PARSED_RECORDS,
     document_is_json,
     file_head,
     looks_like_jsonl,
@@ -134,7 +135,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                    attrs := sdk_obj(l.attributes))) AS links,
                CASE WHEN j IS NULL THEN 'not valid JSON'
                     WHEN json_type(j) <> 'OBJECT' THEN 'not a JSON object' END AS reason
-        FROM (SELECT ord, raw, try_cast(raw AS JSON) AS j FROM raw_records WHERE trim(raw, ' \t\r\n') <> '')
+        FROM {PARSED_RECORDS}
         """,
         {"p": prefix},
     )

@@ -62,11 +62,13 @@ from toolkit.ingest.files import (
     file_head,
     json_kind,
     looks_like_jsonl,
+    not_blank,
     parse_json,
     stage_document,
     stage_file_lines,
     stage_json_stream,
     stage_raw_records,
+    starts_with_object,
 )
 from toolkit.ingest.spans import create_span_table, stage_spans
 
@@ -252,9 +254,9 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
                 WHEN r IS NULL THEN 'not a JSON object'
                 WHEN r.resourceSpans IS NULL THEN 'no resourceSpans: not an ExportTraceServiceRequest'
             END AS why
-        FROM (SELECT ord, raw, CASE WHEN ltrim(raw) LIKE '{{%'
+        FROM (SELECT ord, raw, CASE WHEN {starts_with_object("raw")}
                                     THEN try(json_transform(raw, '{_REQUEST}')) END AS r
-              FROM raw_records WHERE trim(raw, ' \t\r\n') <> '')
+              FROM raw_records WHERE {not_blank("raw")})
     """)
 
 
