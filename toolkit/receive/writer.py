@@ -54,18 +54,30 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.ingest import otlp
-from toolkit.ingest.base import create_stage, stage_rows
+from toolkit.ingest.base import create_stage, merge_stage, stage_rows
 from toolkit.ingest.spans import SPAN_DDL, create_span_table, normal_ids, stage_spans
-from toolkit.receive.committer import PREFIX, REQ, Committer, Job, Result
 from toolkit.receive.deriver import Deriver
 
 log = logging.getLogger(__name__)
 
+PREFIX = "otlp-http:"
 WAIT_FACTOR = 10  # under load a batch waits up to this many ``batch_delay`` for requests
 IDLE = 0.05  # seconds the writer has nothing to do before the derived tables catch up
 # Live spans kept in memory at most (about 1 KB each): beyond, the traces idle longest are
 # forgotten first, as when idle for ``retain`` seconds (at 20k spans/s, 600 s would be 12M)
 RETAIN_SPANS = 1_000_000
+_REQ = f"try_cast(regexp_extract(origin, '^{PREFIX}(\\d+)#', 1) AS BIGINT)"
+_NONE = (0, 0, None, None, 0)  # a request with no row in ``Writer._per_request``
+
+
+@dataclass
+class Result:
+    """What the writer did with one request."""
+
+    status: int  # 200, 400 (rejected whole), 500 (the merge failed)
+    spans: int = 0  # spans stored from it
+    rejected: int = 0  # its records sent to ``rejects``
+    message: str = ""
 
 
 @dataclass
@@ -81,7 +93,6 @@ class Pending:
     spans: pa.Table | None = None  # ``otlp.flatten_request`` of a protobuf body
     done: threading.Event = field(default_factory=threading.Event)
     result: Result | None = None
-    leader: Pending | None = None  # the first copy of the same body, not committed yet
 
     @classmethod
     def of(
@@ -141,19 +152,15 @@ class Writer(threading.Thread):
         )
         create_span_table(self.cur)  # the macros the mapping uses, once
         self.cur.execute("DROP TABLE otel_spans")
-        self.working = False  # a batch is being collected or staged
+        self.working = False  # a batch is being collected or merged
         self.done_at = 0.0  # when the last batch was done
         self.deriver = Deriver(con, self._idle)
-        self.committer = Committer(con, self.deriver, self._record)
-        self.job: Job | None = None  # the batch handed to the committer, not settled yet
-        self.inflight: dict[str, Pending] = {}  # digest -> first copy, staged, not settled
 
     # ------------------------------------------------------------------ the loop
 
     def _idle(self) -> bool:
         return (
             not self.working
-            and self.job is None
             and self.queue.empty()
             and not self.arriving
             and time.monotonic() - self.done_at > IDLE
@@ -161,42 +168,29 @@ class Writer(threading.Thread):
 
     def start(self) -> None:
         self.deriver.start()
-        self.committer.start()
         super().start()
-
-    def _record(self, spans: int, rejects: int, requests: int) -> None:
-        with self.lock:
-            self.counts["batches"] += 1
-            self.counts["spans"] += spans
-            self.counts["rejects"] += rejects
-            self.counts["committed_requests"] += requests
 
     def run(self) -> None:
         try:
             while True:
                 if not self.gate.is_set():
-                    self._settle(wait=True, isolate=True)  # parked: nothing in flight
                     self.parked.set()
                     self.gate.wait()
                     self.parked.clear()
                 try:
-                    # while a batch commits, look back often: a failed one is retried at once
-                    first = self.queue.get(timeout=0.005 if self.job else 0.05)
+                    first = self.queue.get(timeout=0.05)
                 except queue.Empty:
-                    self._settle(wait=False, isolate=True)
-                    if self.stopping.is_set() and self.job is None:
+                    if self.stopping.is_set():
                         break
                     self._maybe_evict()
                     continue
                 self.working = True
                 try:
-                    self._pipeline(self._collect(first))
+                    self._run_batch(self._collect(first))
                 finally:
                     self.working, self.done_at = False, time.monotonic()
-                self._maybe_evict()  # (while the batch commits)
+                self._maybe_evict()  # (after the batch is answered)
         finally:
-            self._settle(wait=True, isolate=True)
-            self.committer.stop()
             self.cur.close()
             self.deriver.stopping.set()  # after a last refresh
             self.deriver.wake.set()
@@ -238,112 +232,57 @@ class Writer(threading.Thread):
             with self.lock:
                 self.arriving -= 1
 
-    # ------------------------------------------------------------------ the pipeline
-
-    def _pipeline(self, batch: list[Pending]) -> None:
-        """Stage ``batch`` while the committer commits the batch before, then hand it over."""
-        job = self._prepare(batch)
-        if self.job is not None:
-            failed = self._settle(wait=True)
-            if failed is not None:  # ``job`` was staged with its spans: stage it again
-                self._discard(job)
-                self._isolate(failed)
-                job = self._prepare(batch)
-        if job.error is not None:
-            self._discard(job)
-            self._isolate(job)
-            return
-        self.job = job
-        self.committer.submit(job)
-
-    def _settle(self, *, wait: bool, isolate: bool = False) -> Job | None:
-        """Finish the job in flight once committed (``wait``: wait for it). If it failed, its
-        spans leave ``live_spans`` and, with ``isolate``, its requests are merged one by one;
-        else it is returned, nothing of it answered yet."""
-        job = self.job
-        if job is None or not (wait or job.finished.is_set()):
-            return None
-        job.finished.wait()
-        self.job, self.done_at = None, time.monotonic()
-        for p in job.fresh:
-            self.inflight.pop(p.digest, None)
-        if job.error is None:
-            return None
-        self._discard(job)
-        if isolate:
-            self._isolate(job)
-            return None
-        return job
-
-    def _discard(self, job: Job) -> None:
-        """Forget what staging ``job`` added to ``live_spans`` (and to the batches after it)."""
-        for p in job.fresh:
-            self.inflight.pop(p.digest, None)
-        if job.numbers:
-            self.cur.execute("DELETE FROM live_spans WHERE req >= $f", {"f": job.numbers[0]})
-
-    def _isolate(self, job: Job) -> None:
-        """Merge a failed job's requests one by one, to answer 500 only to the one that causes
-        the failure (a bug or a database error)."""
-        error = job.error
-        if len(job.batch) > 1:
-            for item in job.batch:
-                item.result, item.leader = None, None
-                one = self._prepare([item])
-                if one.error is None:
-                    self.committer.submit(one)
-                    self.job = one
-                    failed = self._settle(wait=True)
-                    if failed is None:
-                        continue
-                else:
-                    self._discard(one)
-                self._isolate(one)
-            return
-        assert error is not None
-        self.last_error = f"{type(error).__name__}: {error}"
-        log.error("toolkit.receive: a request could not be merged", exc_info=error)
-        item = job.batch[0]
-        item.result = Result(500, message=f"the receiver failed to store it: {error}")
-        item.done.set()
+    def _run_batch(self, batch: list[Pending]) -> None:
+        try:
+            self._commit(batch)
+        except Exception as e:  # a bug or a database error: isolate the request that causes it
+            if len(batch) > 1:
+                for item in batch:
+                    self._run_batch([item])
+                return
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.exception("toolkit.receive: a request could not be merged")
+            batch[0].result = Result(500, message=f"the receiver failed to store it: {e}")
+        for item in batch:
+            if item.result is None:
+                item.result = Result(500, message="not processed")
+            item.done.set()
 
     # ------------------------------------------------------------------ one batch
 
-    def _prepare(self, batch: list[Pending]) -> Job:
-        """The job of ``batch``: its requests answered from earlier copies of their bodies, or
-        numbered and staged (``Job.error`` when that failed)."""
+    def _commit(self, batch: list[Pending]) -> None:
         cur = self.cur
-        job = Job(batch, started=time.perf_counter())
-        try:
-            digests = sorted({p.digest for p in batch})
-            earlier = {
-                h: (rows, rejected)
-                for h, rows, rejected in cur.execute(
-                    "SELECT file_hash, rows, rejected FROM ingests WHERE file_hash IN "
-                    "(SELECT unnest($h::VARCHAR[]))",
-                    {"h": digests},
-                ).fetchall()
-            }
-            first_of: dict[str, Pending] = {}
-            for p in batch:
-                p.leader = None
-                if p.digest in earlier:
-                    p.result = self._answer_again(p.digest, *earlier[p.digest])
-                elif p.digest in first_of or p.digest in self.inflight:
-                    # the same body again, its first copy not committed yet: answered like it
-                    p.leader = first_of.get(p.digest) or self.inflight[p.digest]
-                else:
-                    first_of[p.digest] = p
-                    job.fresh.append(p)
-            if job.fresh:
-                first = self.n + 1  # the batch's requests are numbered from here on
-                job.numbers = list(range(first, first + len(job.fresh)))
-                self.n += len(job.fresh)
-                self._stage(job)
-                self.inflight.update(first_of)
-        except Exception as e:
-            job.error = e
-        return job
+        digests = sorted({p.digest for p in batch})
+        earlier = {
+            h: (rows, rejected)
+            for h, rows, rejected in cur.execute(
+                "SELECT file_hash, rows, rejected FROM ingests WHERE file_hash IN "
+                "(SELECT unnest($h::VARCHAR[]))",
+                {"h": digests},
+            ).fetchall()
+        }
+        fresh: list[Pending] = []
+        first_of: dict[str, Pending] = {}
+        for p in batch:
+            if p.digest in earlier:
+                p.result = self._answer_again(p.digest, *earlier[p.digest])
+            elif p.digest in first_of:
+                continue  # the same body twice in one batch: answered like its first copy
+            else:
+                first_of[p.digest] = p
+                fresh.append(p)
+        if fresh:
+            for attempt in range(3):
+                try:
+                    self._merge(fresh)
+                    break
+                except duckdb.TransactionException:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))  # another writer (the notebook) conflicted
+        for p in batch:
+            if p.result is None:
+                p.result = first_of[p.digest].result
 
     def _answer_again(self, digest: str, rows: int, rejected: int) -> Result:
         whole = self.cur.execute(
@@ -354,43 +293,21 @@ class Writer(threading.Thread):
             return Result(400, rejected=rejected, message=whole[0][0])
         return Result(200, rejected=rejected, message="received before; nothing added")
 
-    def _stage(self, job: Job) -> None:
-        """Map the job's requests into stage tables (``job.stage``) and count them per request."""
+    def _merge(self, fresh: list[Pending]) -> None:
         cur = self.cur
-        first = job.numbers[0]
+        started = time.perf_counter()
+        first = self.n + 1  # the batch's requests are numbered from here on
+        numbers = list(range(first, first + len(fresh)))
+        self.n += len(fresh)
         create_stage(cur)
-        self._receive(job.fresh, job.numbers, time.time())
-        old = self._restage(first)
-        job.counts = {
-            n: (spans, rejected, whole, reason)
-            for n, spans, rejected, whole, reason in cur.execute(
-                f"""
-                WITH s AS (SELECT req, count(*) AS spans FROM live_spans
-                           WHERE req >= $f AND origin NOT IN (SELECT origin FROM stage_rejects)
-                           GROUP BY req),
-                     r AS (SELECT {REQ} AS req, count(*) AS rejected,
-                                  min(reason) FILTER (origin LIKE '%#0') AS whole,
-                                  min(reason || ' (' || origin || ')') AS reason
-                           FROM stage_rejects GROUP BY req)
-                SELECT req, coalesce(s.spans, 0), coalesce(r.rejected, 0), r.whole, r.reason
-                FROM s FULL JOIN r USING (req)
-                WHERE req >= $f
-                """,
-                {"f": first},
-            ).fetchall()
-        }
-        if any(c[1] for c in job.counts.values()):  # rejected spans are not mapped again
-            cur.execute(
-                "DELETE FROM live_spans WHERE req >= $f "
-                "AND origin IN (SELECT origin FROM stage_rejects)",
-                {"f": first},
-            )
-        names = ["events", "traces", "rejects"]
-        job.stage = {
-            f"stage_{t}": cur.sql(f"SELECT * FROM stage_{t}").to_arrow_table() for t in names
-        }
-        if old:
-            job.stage["live_old"] = cur.sql("SELECT * FROM live_old").to_arrow_table()
+        try:
+            self._receive(fresh, numbers, time.time())
+            old = self._restage(first)
+            self._transaction(fresh, numbers, old, started)
+        except BaseException:
+            # the batch's spans leave ``live_spans`` with it (its tables rolled back)
+            cur.execute("DELETE FROM live_spans WHERE req >= $f", {"f": first})
+            raise
         # the stage tables stay until the next batch replaces them (a drop costs a statement)
 
     def _receive(self, fresh: list[Pending], numbers: list[int], now: float) -> None:
@@ -402,7 +319,7 @@ class Writer(threading.Thread):
             otlp.read_requests(cur, texts, PREFIX)
             cur.execute(
                 f"INSERT INTO live_spans BY NAME SELECT * REPLACE ({normal_ids()}), "
-                f"span_norm_id(trace_id) AS tid, {REQ} AS req, $now AS arrived FROM otel_spans",
+                f"span_norm_id(trace_id) AS tid, {_REQ} AS req, $now AS arrived FROM otel_spans",
                 {"now": now},
             )
             cur.execute("DROP TABLE otel_spans")
@@ -457,6 +374,110 @@ class Writer(threading.Thread):
         if old:
             cur.execute("DELETE FROM stage_rejects WHERE origin IN (SELECT origin FROM live_old)")
         return int(old)
+
+    def _transaction(
+        self, fresh: list[Pending], numbers: list[int], old: int, started: float
+    ) -> None:
+        cur = self.cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            if old:  # the earlier rows of the traces mapped again are replaced by their new mapping
+                cur.execute("""
+                    DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
+                      AND origin IN (SELECT origin FROM live_old)
+                """)
+            # traces whose every stored row was mapped again: their fields are recomputed; the
+            # batch's events are appended from ``first_rowid`` on (counted per request by it)
+            complete, first_rowid = cur.execute("""
+                SELECT coalesce((SELECT list(DISTINCT trace_id) FROM stage_traces s
+                                 WHERE NOT EXISTS (SELECT 1 FROM events e
+                                                   WHERE e.trace_id = s.trace_id)), []),
+                       (SELECT coalesce(max(rowid) + 1, 0) FROM events)
+            """).fetchall()[0]
+            merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
+            traces = cur.execute(
+                "SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_events"
+            ).fetchall()[0][0]
+            per_request = self._per_request(numbers, first_rowid)
+            seconds = time.perf_counter() - started
+            requests = pa.table(
+                {
+                    "h": [p.digest for p in fresh],
+                    "path": [f"{PREFIX}{n}" for n in numbers],
+                    "rows": [per_request.get(n, _NONE)[4] for n in numbers],
+                    "rejected": [per_request.get(n, _NONE)[1] for n in numbers],
+                    "seconds": [seconds] * len(fresh),
+                }
+            )
+            rejected = any(r[1] for r in per_request.values())
+            cur.register("_live_requests", requests)
+            try:
+                cur.execute("""
+                    INSERT INTO ingests SELECT h, path, 'otlp', rows, rejected, now(), seconds
+                    FROM _live_requests
+                """)
+                if rejected:
+                    cur.execute("""
+                        UPDATE rejects SET file_hash = r.h FROM _live_requests r
+                        WHERE rejects.file_hash IS NULL
+                          AND rejects.origin IN (SELECT origin FROM stage_rejects)
+                          AND split_part(rejects.origin, '#', 1) = r.path
+                    """)
+            finally:
+                cur.unregister("_live_requests")
+            with self.deriver.lock:  # the deriver's snapshot never falls in between
+                cur.execute("COMMIT")
+                self.deriver.add(traces, first_rowid)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        if rejected:  # rejected spans are not kept for mapping their traces again
+            cur.execute(
+                "DELETE FROM live_spans WHERE req >= $f "
+                "AND origin IN (SELECT origin FROM stage_rejects)",
+                {"f": numbers[0]},
+            )
+        spans = rejects = 0
+        for n, p in zip(numbers, fresh, strict=True):
+            stored, rejected_n, whole, reason, _ = per_request.get(n, _NONE)
+            spans += stored
+            rejects += rejected_n
+            if whole is not None and stored == 0:
+                p.result = Result(400, rejected=rejected_n, message=whole)
+            else:
+                p.result = Result(200, spans=stored, rejected=rejected_n, message=reason or "")
+        with self.lock:
+            self.counts["batches"] += 1
+            self.counts["spans"] += spans
+            self.counts["rejects"] += rejects
+            self.counts["committed_requests"] += len(fresh)
+
+    def _per_request(
+        self, numbers: list[int], first_rowid: int
+    ) -> dict[int, tuple[int, int, str | None, str | None, int]]:
+        """Per request number: spans stored, records rejected, the reason of its rejection as a
+        whole, the first reason for a rejection, events added (from ``first_rowid`` on)."""
+        return {
+            n: (spans, rejected, whole, reason, rows)
+            for n, spans, rejected, whole, reason, rows in self.cur.execute(
+                f"""
+                WITH s AS (SELECT req, count(*) AS spans FROM live_spans
+                           WHERE req >= $f AND origin NOT IN (SELECT origin FROM stage_rejects)
+                           GROUP BY req),
+                     r AS (SELECT {_REQ} AS req, count(*) AS rejected,
+                                  min(reason) FILTER (origin LIKE '%#0') AS whole,
+                                  min(reason || ' (' || origin || ')') AS reason
+                           FROM stage_rejects GROUP BY req),
+                     a AS (SELECT {_REQ} AS req, count(*) AS rows FROM events
+                           WHERE rowid >= $r GROUP BY req)
+                SELECT req, coalesce(s.spans, 0), coalesce(r.rejected, 0), r.whole, r.reason,
+                       coalesce(a.rows, 0)
+                FROM s FULL JOIN r USING (req) FULL JOIN a USING (req)
+                WHERE req >= $f
+                """,
+                {"f": numbers[0], "r": first_rowid},
+            ).fetchall()
+        }
 
     def _maybe_evict(self) -> None:
         if time.monotonic() - self.last_evict > min(self.retain, 10.0):
