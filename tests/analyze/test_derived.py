@@ -73,6 +73,23 @@ def test_several_files_in_one_ingest_bring_the_tables_up_to_date_once(tmp_path):
     _assert_same_as_a_rebuild(con, repair=False)
 
 
+def test_a_build_in_parts_equals_a_build_in_one(tmp_path):
+    """Parts hold whole traces; parents in another part (links across runs) are still found."""
+    sim = toolkit.simulate(tmp_path / "sim", traces=40, seed=6,
+                           faults=dict.fromkeys(FAULT_KINDS, 0.3))  # fmt: skip
+    statements = []
+    con = toolkit.connect(tracer=lambda sql, params, seconds: statements.append(sql))
+    toolkit.ingest(con, [sim["events"], *(FIXTURES / "frameworks" / "autogen").glob("*.jsonl")])
+    assert con.execute("SELECT count(*) FROM _toolkit_edge WHERE p_trace <> c_trace").fetchone()[0]
+    derived.build(con, part_events=10**9)
+    whole = _snapshot(con)
+    statements.clear()
+    derived.build(con, part_events=97)
+    assert sum(s.startswith("INSERT INTO") and "_toolkit_uev " in s[:80] for s in statements) > 5
+    for name, in_parts in _snapshot(con).items():
+        pd.testing.assert_frame_equal(in_parts, whole[name], obj=name)
+
+
 @pytest.mark.parametrize("framework", ["autogen", "openai_agents", "smolagents"])
 def test_framework_traces_ingested_file_by_file(framework):
     con = toolkit.connect()

@@ -141,14 +141,41 @@ def _version(con: duckdb.DuckDBPyConnection, m: str) -> int | None:
         return None
 
 
-def build(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
-    """Build the derived tables from all events (persistent, or temporary for this connection)."""
+# Events per part of a full build: the per-trace window and the join to the parents hold
+# one part at a time (a 7.75M-event build in one part went 0.5 GB past a 1 GB memory limit).
+BUILD_PART_EVENTS = 2_000_000
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    temporary: bool = False,
+    part_events: int = BUILD_PART_EVENTS,
+) -> None:
+    """Build the derived tables from all events (persistent, or temporary for this connection).
+
+    A large database is built in parts of about ``part_events`` events, whole traces each
+    (by a hash of the trace id), so that memory follows the part, not the database.
+    """
     m = "temp.main" if temporary else _main(con)
     table = "TEMP TABLE" if temporary else "TABLE"
-    execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_uev AS {UEV_SQL.format(scope='true')}")
-    edges = EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope="true")
-    execute(con, f"CREATE OR REPLACE {table} {m}._toolkit_edge AS "
-                 + PARENT_SQL.format(edges=edges, uev=f"{m}._toolkit_uev"))  # fmt: skip
+    n_events = execute(con, "SELECT count(*) FROM events")[0][0]
+    parts = max(1, -(-n_events // part_events))
+
+    def into(name: str, part: int) -> str:
+        return (
+            f"CREATE OR REPLACE {table} {m}.{name} AS" if part == 0 else f"INSERT INTO {m}.{name}"
+        )
+
+    def of_part(alias: str, part: int) -> str:  # whole traces: the window needs all of one
+        return "true" if parts == 1 else f"hash({alias}.trace_id) % {parts} = {part}"
+
+    for part in range(parts):
+        execute(con, f"{into('_toolkit_uev', part)} {UEV_SQL.format(scope=of_part('e', part))}")
+    for part in range(parts):
+        edges = EDGE_SQL.format(uev=f"{m}._toolkit_uev", scope=of_part("c", part))
+        execute(con, f"{into('_toolkit_edge', part)} "
+                     + PARENT_SQL.format(edges=edges, uev=f"{m}._toolkit_uev"))  # fmt: skip
     execute(con, f"""
         UPDATE {m}._toolkit_uev u SET is_handled = true
         FROM (SELECT DISTINCT pk FROM {m}._toolkit_edge WHERE relation = 'causes') h
@@ -241,42 +268,47 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
                      "WHERE c_trace IN (SELECT trace_id FROM _toolkit_old)")  # fmt: skip
         execute(con, f"DELETE FROM {m}._toolkit_uev WHERE {old}")
     execute(con, f"DELETE FROM {m}._toolkit_trace WHERE {changed}")
+    # The rebuilt rows go straight into the tables (a temporary copy moved over cost as much
+    # again); they are the rows from the tables' end before this rebuild, read by rowid range.
+    uev_end = _end(con, f"{m}._toolkit_uev")
+    edge_end = _end(con, f"{m}._toolkit_edge")
+    uev_new = f"(SELECT * FROM {m}._toolkit_uev WHERE rowid >= {uev_end})"
+    edge_new = f"(SELECT * FROM {m}._toolkit_edge WHERE rowid >= {edge_end})"
     # new traces by rowid range (DuckDB skips the row groups before it), old ones by trace_id;
     # a trace is wholly in one set, and the rows of one trace are all the window needs
     new = f"e.rowid >= $first AND e.{changed} AND e.trace_id NOT IN (SELECT trace_id FROM _toolkit_old)"
-    execute(con, f"CREATE OR REPLACE TEMP TABLE _toolkit_uev_new AS {UEV_SQL.format(scope=new)}",
+    execute(con, f"INSERT INTO {m}._toolkit_uev {UEV_SQL.format(scope=new)}",
             first=first_rowid or 0)  # fmt: skip
     if has_old:
-        execute(con, f"INSERT INTO _toolkit_uev_new {UEV_SQL.format(scope='e.' + old)}")
-    edges = EDGE_SQL.format(uev="_toolkit_uev_new", scope="true")
-    execute(con, "CREATE OR REPLACE TEMP TABLE _toolkit_edge_new AS "
-                 + PARENT_SQL.format(edges=edges, uev="_toolkit_uev_new"))  # fmt: skip
+        execute(con, f"INSERT INTO {m}._toolkit_uev {UEV_SQL.format(scope='e.' + old)}")
+    edges = EDGE_SQL.format(uev=uev_new, scope="true")
+    execute(con, f"INSERT INTO {m}._toolkit_edge "
+                 + PARENT_SQL.format(edges=edges, uev=uev_new))  # fmt: skip
     # parents in other traces (a link to an earlier run): looked up in those traces only
-    if execute(con, "SELECT count(*) FROM _toolkit_edge_new WHERE p_kind IS NULL AND p_trace "
+    if execute(con, f"SELECT count(*) FROM {edge_new} WHERE p_kind IS NULL AND p_trace "
                     "NOT IN (SELECT trace_id FROM _toolkit_changed)")[0][0]:  # fmt: skip
         execute(con, f"""
-            UPDATE _toolkit_edge_new e SET p_kind = p.kind, p_type = p.type,
+            UPDATE {m}._toolkit_edge e SET p_kind = p.kind, p_type = p.type,
                 p_source = p.source, p_ts = p.ts
             FROM (SELECT k, kind, type, source, ts FROM {m}._toolkit_uev WHERE trace_id IN (
-                      SELECT p_trace FROM _toolkit_edge_new WHERE p_kind IS NULL)) p
-            WHERE e.p_kind IS NULL AND p.k = e.pk""")  # fmt: skip
-    execute(con, f"INSERT INTO {m}._toolkit_edge SELECT * FROM _toolkit_edge_new")
+                      SELECT p_trace FROM {edge_new} WHERE p_kind IS NULL)) p
+            WHERE e.rowid >= {edge_end} AND e.p_kind IS NULL AND p.k = e.pk""")  # fmt: skip
     # edges of other traces whose parents are in these (a run whose link arrived first)
     execute(con, f"""
         UPDATE {m}._toolkit_edge e SET p_kind = p.kind, p_type = p.type, p_source = p.source,
             p_ts = p.ts
-        FROM _toolkit_uev_new p
+        FROM {uev_new} p
         WHERE p.k = e.pk AND e.p_trace IN (SELECT trace_id FROM _toolkit_changed)
           AND e.c_trace NOT IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
     # handled: by any edge into these traces (the new ones, or older ones across a link)
     execute(con, f"""
-        UPDATE _toolkit_uev_new SET is_handled = k IN (
+        UPDATE {m}._toolkit_uev SET is_handled = k IN (
             SELECT pk FROM {m}._toolkit_edge
-            WHERE relation = 'causes' AND p_trace IN (SELECT trace_id FROM _toolkit_changed))""")  # fmt: skip
-    execute(con, f"INSERT INTO {m}._toolkit_uev SELECT * FROM _toolkit_uev_new")
+            WHERE relation = 'causes' AND p_trace IN (SELECT trace_id FROM _toolkit_changed))
+        WHERE rowid >= {uev_end}""")  # fmt: skip
     # events of other traces: handled by a new edge, or no longer by a deleted one
-    execute(con, """
-        INSERT INTO _toolkit_reacted SELECT DISTINCT p_trace FROM _toolkit_edge_new
+    execute(con, f"""
+        INSERT INTO _toolkit_reacted SELECT DISTINCT p_trace FROM {edge_new}
         WHERE relation = 'causes' AND p_trace NOT IN (SELECT trace_id FROM _toolkit_changed)""")  # fmt: skip
     execute(
         con,
@@ -292,11 +324,16 @@ def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) ->
         INSERT INTO {m}._toolkit_trace
         SELECT t.trace_id, coalesce(t.system, '') AS sys,
                coalesce(t.session_id, t.trace_id) AS session, coalesce(n.records, 0) AS records
-        FROM traces t LEFT JOIN (SELECT trace_id, sum(records) AS records FROM _toolkit_uev_new
+        FROM traces t LEFT JOIN (SELECT trace_id, sum(records) AS records FROM {uev_new}
                                  GROUP BY trace_id) n ON n.trace_id = t.trace_id
         WHERE t.{changed}""")  # fmt: skip
-    for table in ("_toolkit_uev_new", "_toolkit_edge_new", "_toolkit_old", "_toolkit_reacted"):
+    for table in ("_toolkit_old", "_toolkit_reacted"):
         execute(con, f"DROP TABLE {table}")
+
+
+def _end(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The ``rowid`` the next row appended to ``table`` gets at the least."""
+    return int(execute(con, f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}")[0][0])
 
 
 # Connections whose tables another thread keeps: a live receiver's writer refreshes them
