@@ -201,6 +201,32 @@ def test_large_files_are_split_in_blocks_with_the_same_result(con, tmp_path, mon
     assert con.execute("SELECT max(seq) FROM events").fetchall() == [(50,)]
 
 
+@pytest.mark.parametrize("block_bytes", [1, 5, 64, 1000, 1 << 20])
+def test_line_blocks_give_every_line_once_whatever_the_block_size(
+    con, tmp_path, block_bytes, monkeypatch
+):
+    """One buffer serves every read: lines held over must not change when it is refilled."""
+    import random
+
+    from toolkit.ingest import files
+    from toolkit.ingest.base import create_stage
+
+    rng = random.Random(block_bytes)
+    lines = ["".join(rng.choice("ab{}\"é\r ") for _ in range(rng.choice([0, 3, 40, 300])))
+             for _ in range(400)]  # fmt: skip
+    lines[7] = "x" * 5000  # longer than most blocks
+    encoded = [line.encode() for line in lines]
+    encoded[9], lines[9] = b"\xffbad", ""  # not UTF-8: rejected, passed on empty
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(files.BOM + b"\n".join(encoded))  # no final newline
+    monkeypatch.setattr(files, "ROW_GROUP_ROWS", 16)
+    create_stage(con)
+    tables = list(files.line_blocks(con, path, block_bytes))
+    got = [(r["ord"], r["raw"]) for t in tables for r in t.to_pylist()]
+    assert got == list(enumerate(lines, start=1))
+    assert con.execute("SELECT origin FROM stage_rejects").fetchall() == [(f"{path}:10",)]
+
+
 def test_progress_counts_the_bytes_of_each_block(con, tmp_path, monkeypatch, capsys):
     import importlib
 

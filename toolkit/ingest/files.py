@@ -193,25 +193,36 @@ def line_blocks(
     """
     size = block_bytes or BLOCK_BYTES
     first = 1  # line number of the first line of the next block split
-    rest = b""  # the start of a line the block read so far cuts
+    buf = bytearray(size)  # one buffer for every read: a block's bytes are never copied
+    kept = 0  # bytes at the start of ``buf``: the line the previous read cut
     held: pa.Table | None = None  # lines beyond the last whole row group, for the next block
     report = bytes_read.get()
     try:
         with path.open("rb") as fh:
-            start = True
-            while block := fh.read(size):
-                if report:
-                    report(len(block))
-                if start and block.startswith(BOM):
-                    block = block[3:]
-                start = False
-                block = rest + block
-                cut = block.rfind(b"\n")
-                if cut < 0:
-                    rest = block
-                    continue
-                rest = block[cut + 1 :]
-                table = _split_lines(con, path, block[:cut], first)
+            head = fh.read(len(BOM))
+            if report:
+                report(len(head))
+            if head != BOM:
+                buf[: len(head)] = head
+                kept = len(head)
+            while True:
+                if kept == len(buf):  # a line longer than the buffer: grow it
+                    buf.extend(bytes(len(buf)))
+                with memoryview(buf) as view:
+                    n = fh.readinto(view[kept:])
+                    if not n:
+                        break
+                    if report:
+                        report(n)
+                    end = kept + n
+                    cut = buf.rfind(b"\n", 0, end)
+                    if cut < 0:
+                        kept = end
+                        continue
+                    table = _split_lines(con, path, view[:cut], first)
+                    rest = bytes(view[cut + 1 : end])  # the start of a line the read cut
+                buf[: len(rest)] = rest
+                kept = len(rest)
                 first += len(table)
                 if held is not None:
                     table = pa.concat_tables([held, table])
@@ -221,19 +232,25 @@ def line_blocks(
                     yield table.slice(0, whole)
     except OSError as e:
         raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
-    if rest or first == 1:
-        last = _split_lines(con, path, rest, first)
+    if kept or first == 1:
+        with memoryview(buf) as view:
+            last = _split_lines(con, path, view[:kept], first)
         held = last if held is None else pa.concat_tables([held, last])
     if held is not None and len(held):
         yield held
 
 
-def _split_lines(con: duckdb.DuckDBPyConnection, path: Path, block: bytes, first: int) -> pa.Table:
+def _split_lines(
+    con: duckdb.DuckDBPyConnection, path: Path, block: memoryview, first: int
+) -> pa.Table:
+    """The lines of ``block`` (without its last newline) from line number ``first``; the
+    Arrow array is built over the block's bytes, the split makes the one copy."""
+    offsets = pa.py_buffer(np.array([0, len(block)], dtype=np.int64))
+    data = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(block)])
     try:
-        text = pa.array([block], pa.large_binary()).cast(pa.large_string())  # validates UTF-8
-        raws = pc.split_pattern(text, "\n").flatten()
+        raws = pc.split_pattern(data.cast(pa.large_string()), "\n").flatten()  # validates UTF-8
     except pa.ArrowInvalid:
-        raws = _decode_lines(con, path, block.split(b"\n"), first)
+        raws = _decode_lines(con, path, bytes(block).split(b"\n"), first)
     ords = pa.array(np.arange(first, first + len(raws), dtype=np.int64))
     table = pa.table({"raw": raws, "ord": ords})
     # DuckDB scans an Arrow table one batch per thread: slices (zero-copy) let every core work
