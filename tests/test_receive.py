@@ -528,3 +528,20 @@ def test_otlp_grpc_shares_the_writer():
     finally:
         channel.close()
         receiver.stop()
+
+
+def test_a_trace_another_writer_stored_meanwhile_is_looked_up_in_events(live, tmp_path):
+    """A trace whose rows all came from live spans is known complete without reading
+    ``events``; once a file is ingested on the connection, the writer asks ``events`` again:
+    the file's root stays, and the trace's fields are filled in, not recomputed."""
+    con, receiver = live
+    spans = agent_runs(runs=1, steps=2)  # 5 spans, the root last
+    trace = format(spans[0].context.trace_id, "032x")
+    assert post(receiver.url, body(spans[:2]))[0] == 200
+    assert receiver.writer.whole == {trace}  # new to the database: complete
+    path = tmp_path / "root.json"
+    path.write_text(json_format.MessageToJson(encode_spans(spans[-1:])))
+    toolkit.ingest(con, path)  # the root, by another writer
+    assert post(receiver.url, body(spans[2:4]))[0] == 200
+    assert receiver.writer.whole == set()  # its root is a stored row of no live span
+    assert count(con, f"events WHERE trace_id = '{trace}' AND kind = 'span'") == 5

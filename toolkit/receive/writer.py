@@ -142,6 +142,10 @@ class Writer(threading.Thread):
         self.last_error: str | None = None
         self.arriving = 0  # requests being decoded by the HTTP threads (see ``incoming``)
         self.last_evict = time.monotonic()
+        # traces whose every stored row came from a span in ``live_spans`` (see ``_complete``),
+        # as long as ``ingests`` holds the rows this writer expects
+        self.whole: set[str] = set()
+        self.ingests = self.ingests_seen = -1
         self.n = self.cur.execute(
             f"SELECT coalesce(max(try_cast(regexp_extract(path, '^{PREFIX}(\\d+)$', 1) AS BIGINT)), 0)"
             " FROM ingests"
@@ -386,14 +390,8 @@ class Writer(threading.Thread):
                     DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
                       AND origin IN (SELECT origin FROM live_old)
                 """)
-            # traces whose every stored row was mapped again: their fields are recomputed; the
-            # batch's events are appended from ``first_rowid`` on (counted per request by it)
-            complete, first_rowid = cur.execute("""
-                SELECT coalesce((SELECT list(DISTINCT trace_id) FROM stage_traces s
-                                 WHERE NOT EXISTS (SELECT 1 FROM events e
-                                                   WHERE e.trace_id = s.trace_id)), []),
-                       (SELECT coalesce(max(rowid) + 1, 0) FROM events)
-            """).fetchall()[0]
+            # the batch's events are appended from ``first_rowid`` on (counted per request by it)
+            complete, first_rowid = self._complete()
             merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
             traces = cur.execute(
                 "SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_events"
@@ -446,11 +444,46 @@ class Writer(threading.Thread):
                 p.result = Result(400, rejected=rejected_n, message=whole)
             else:
                 p.result = Result(200, spans=stored, rejected=rejected_n, message=reason or "")
+        self.whole.update(complete)
+        self.ingests = self.ingests_seen + len(fresh)
         with self.lock:
             self.counts["batches"] += 1
             self.counts["spans"] += spans
             self.counts["rejects"] += rejects
             self.counts["committed_requests"] += len(fresh)
+
+    def _complete(self) -> tuple[list[str], int]:
+        """The staged traces whose every stored row was mapped again (after the ``DELETE`` of
+        their earlier rows: their fields are recomputed) and the first rowid of the batch.
+
+        Asking ``events`` reads the whole table (it grows with the database); instead, a trace
+        new to the database is complete, and so is one in :attr:`whole` (all its rows came from
+        spans still in ``live_spans``) unless something else ingested meanwhile: only the rest
+        (traces a file or an earlier session stored) is looked up in ``events``."""
+        cur = self.cur
+        new, staged, ingests, first_rowid = cur.execute("""
+            SELECT (SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_traces
+                    WHERE trace_id NOT IN (SELECT trace_id FROM traces)),
+                   (SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_traces),
+                   (SELECT count(*) FROM ingests),
+                   (SELECT coalesce(max(rowid) + 1, 0) FROM events)
+        """).fetchall()[0]
+        if ingests != self.ingests:  # another writer stored something: its traces too, maybe
+            self.whole.clear()
+        self.ingests_seen = ingests
+        complete = set(new) | (self.whole & set(staged))
+        unsure = [t for t in staged if t not in complete]
+        if unsure:
+            complete.update(
+                cur.execute(
+                    """
+                    SELECT coalesce(list(t), []) FROM unnest($ids::VARCHAR[]) AS u(t)
+                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = u.t)
+                    """,
+                    {"ids": unsure},
+                ).fetchall()[0][0]
+            )
+        return sorted(complete), int(first_rowid)
 
     def _per_request(
         self, numbers: list[int], first_rowid: int
@@ -492,13 +525,13 @@ class Writer(threading.Thread):
         and beyond ``RETAIN_SPANS`` spans those of the traces idle longest."""
         self.last_evict = time.monotonic()
         cur = self.cur
-        cur.execute(
+        gone = cur.execute(
             "DELETE FROM live_spans WHERE tid IN (SELECT tid FROM live_spans GROUP BY tid "
-            "HAVING max(arrived) < $cutoff)",
+            "HAVING max(arrived) < $cutoff) RETURNING tid",
             {"cutoff": time.time() - self.retain},
-        )
+        ).fetchall()
         if cur.execute("SELECT count(*) FROM live_spans").fetchall()[0][0] > RETAIN_SPANS:
-            cur.execute(
+            gone += cur.execute(
                 """
                 DELETE FROM live_spans WHERE tid IN (
                     SELECT tid FROM (
@@ -506,6 +539,8 @@ class Writer(threading.Thread):
                                                         ROWS UNBOUNDED PRECEDING) AS kept
                         FROM live_spans GROUP BY tid)
                     WHERE kept > $most)
+                RETURNING tid
                 """,
                 {"most": RETAIN_SPANS},
-            )
+            ).fetchall()
+        self.whole.difference_update(t for (t,) in gone)  # their next spans: as from a file
