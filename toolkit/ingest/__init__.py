@@ -318,7 +318,7 @@ def ingest(
             inside a folder or glob whose format cannot be detected is listed with status
             ``unknown`` and left alone.
         progress: show a progress bar in bytes (a large JSON Lines file advances it block by
-            block); ``None`` shows one on a terminal for several files or one over 64 MB.
+            block); ``None`` shows one on a terminal for several files or one over 32 MB.
 
     Returns:
         One row per file with columns ``path``, ``format``, ``status``, ``rows`` (events added),
