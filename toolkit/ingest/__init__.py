@@ -283,18 +283,29 @@ def _end_of_events(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM events").fetchall()[0][0])
 
 
-def _refresh_derived(con: duckdb.DuckDBPyConnection, first_rowid: int) -> None:
-    """Bring the derived tables up to date, in one transaction, for the events appended from
-    ``first_rowid`` on (and whatever else :func:`derived.refresh` finds changed)."""
+def _refresh_derived(con: duckdb.DuckDBPyConnection, first_rowid: int, added: int) -> None:
+    """Bring the derived tables up to date, in one transaction, for the ``added`` events
+    appended from ``first_rowid`` on (and whatever else :func:`derived.refresh` finds changed).
+
+    A checkpoint between two files can compact rows deleted earlier (a live receiver replaces
+    rows) and move the later ones down: then the range no longer holds exactly the new events,
+    and the traces whose record counts changed are found by count instead (slower, as right).
+    """
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _toolkit_ingested AS "
-            "SELECT DISTINCT trace_id FROM events WHERE rowid >= $first",
-            {"first": first_rowid},
-        )
-        derived.refresh(con, "SELECT trace_id FROM _toolkit_ingested", first_rowid=first_rowid)
-        con.execute("DROP TABLE _toolkit_ingested")
+        in_range = con.execute(
+            "SELECT count(*) FROM events WHERE rowid >= $first", {"first": first_rowid}
+        ).fetchall()[0][0]
+        if in_range == added:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _toolkit_ingested AS "
+                "SELECT DISTINCT trace_id FROM events WHERE rowid >= $first",
+                {"first": first_rowid},
+            )
+            derived.refresh(con, "SELECT trace_id FROM _toolkit_ingested", first_rowid=first_rowid)
+            con.execute("DROP TABLE _toolkit_ingested")
+        else:
+            derived.refresh(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -367,7 +378,7 @@ def ingest(
                 bytes_read.reset(token)
                 bar.update(done + _size(path) - bar.n)
     if defer and any(row["status"] == "loaded" for row in rows):
-        _refresh_derived(con, first_rowid)
+        _refresh_derived(con, first_rowid, sum(row["rows"] for row in rows))
     result = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if failed is not None:
         failed.results = result  # type: ignore[attr-defined]
