@@ -70,7 +70,7 @@ def test_several_files_in_one_ingest_bring_the_tables_up_to_date_once(tmp_path):
     refreshes.clear()
     result = toolkit.ingest(con, folder)
     assert list(result["status"]) == ["loaded"] * 3
-    assert sum("_toolkit_state AS" in sql for sql in refreshes) == 1  # once, not per file
+    assert sum("_toolkit_state SET" in sql for sql in refreshes) == 1  # once, not per file
     _assert_same_as_a_rebuild(con, repair=False)
 
 

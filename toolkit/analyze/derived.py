@@ -240,7 +240,9 @@ def refresh(
                 FULL JOIN {m}._toolkit_trace d ON d.trace_id = e.trace_id
             WHERE e.n IS DISTINCT FROM d.records""")  # fmt: skip
         _rebuild(con, m, None)
-    execute(con, f"CREATE OR REPLACE TABLE {m}._toolkit_state AS {STATE_SQL}")
+    # the state read above is still the data's (a refresh changes no event or trace); an
+    # update of the one row, not a new table: the commit writes a row, not a catalog change
+    execute(con, f"UPDATE {m}._toolkit_state SET n = $n, s = $s", n=n_events, s=state)
 
 
 def _rebuild(con: duckdb.DuckDBPyConnection, m: str, first_rowid: int | None) -> None:
