@@ -65,7 +65,7 @@ from toolkit.ingest.base import (
     drop_stage,
     merge_stage,
 )
-from toolkit.ingest.files import BLOCK_BYTES, bytes_read
+from toolkit.ingest.files import BLOCK_BYTES, bytes_read, file_head
 from toolkit.ingest.parquet import export_parquet
 
 # Detection order: the first format whose sniff accepts the head of the file wins, so more
@@ -105,11 +105,8 @@ def detect_format(path: str | Path) -> str | None:
     """
     path = Path(path)
     _check_file(path)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(_HEAD_BYTES)
-    except OSError as e:
-        raise IngestError(path, f"cannot read the file: {e.strerror or e}") from None
+    # without a BOM or leading white space: a sniffer looks at its first byte
+    head = file_head(path, _HEAD_BYTES)
     for fmt in FORMATS:
         if fmt.sniff(head):
             return fmt.name
@@ -378,7 +375,7 @@ def ingest(
                 bytes_read.reset(token)
                 bar.update(done + _size(path) - bar.n)
     if defer and any(row["status"] == "loaded" for row in rows):
-        _refresh_derived(con, first_rowid, sum(row["rows"] for row in rows))
+        _refresh_derived(con, first_rowid, sum(int(row["rows"] or 0) for row in rows))
     result = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if failed is not None:
         failed.results = result  # type: ignore[attr-defined]

@@ -186,7 +186,6 @@ _ORCHESTRATOR = re.compile(rb'"role"\s*:\s*"Orchestrator \(')
 
 def sniff(head: bytes) -> bool:
     """AgentRx: a list of ground-truth entries, or a list of Magentic-One ``{role, content}`` steps."""
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] != b"[":
         return False
     if _GROUND_TRUTH.search(head):

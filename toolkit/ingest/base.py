@@ -35,7 +35,10 @@ from toolkit.ingest import span_tree
 
 @dataclass(frozen=True)
 class Format:
-    """A trace format: its name, how to recognise it from the first bytes, how to read it."""
+    """A trace format: its name, how to recognise it from the first bytes, how to read it.
+
+    ``sniff`` is given the file's first 64 KiB without a BOM or leading white space.
+    """
 
     name: str
     sniff: Callable[[bytes], bool]

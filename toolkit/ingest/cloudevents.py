@@ -216,7 +216,7 @@ _SNIFF = re.compile(rb'"specversion"\s*:')
 
 def sniff(head: bytes) -> bool:
     """CloudEvents: JSON records carrying a ``specversion`` attribute."""
-    return bool(_SNIFF.search(head)) and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+    return bool(_SNIFF.search(head)) and head[:1] in (b"{", b"[")
 
 
 FORMAT = Format(name="cloudevents", sniff=sniff, read=read)

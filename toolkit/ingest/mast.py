@@ -266,7 +266,6 @@ _OTHER = re.compile(rb'"(benchmark_name|trace_id|mast_annotation|annotations)"\s
 
 def sniff(head: bytes) -> bool:
     """MAD: a JSON list of records with ``mas_name`` and ``benchmark_name``/``trace_id``."""
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return head[:1] == b"[" and bool(_MAS.search(head)) and bool(_OTHER.search(head))
 
 

@@ -268,7 +268,7 @@ _FIELDS = re.compile(rb'"(workflow_name|span_data|trace_id)"\s*:')
 
 def sniff(head: bytes) -> bool:
     """Agents SDK items: an ``"object": "trace"`` or ``"trace.span"`` record with its fields."""
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+    if head[:1] not in (b"{", b"["):
         return False
     return bool(_OBJECT.search(head)) and bool(_FIELDS.search(head))
 

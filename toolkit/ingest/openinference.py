@@ -126,7 +126,7 @@ _IDS = re.compile(rb'"(context\.span_id|span_id)"\s*:')
 
 def sniff(head: bytes) -> bool:
     """Phoenix spans: ``span_kind`` or ``context.span_id`` keys, with span ids present."""
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+    if head[:1] not in (b"{", b"["):
         return False
     return bool(_PHOENIX.search(head)) and bool(_IDS.search(head))
 

@@ -164,7 +164,7 @@ _NOT = re.compile(rb'"(span_kind|resourceSpans|context\.span_id)"\s*:')
 
 def sniff(head: bytes) -> bool:
     """OTel SDK spans: JS ``spanContext`` objects, or Python ``context.trace_id`` + ``parent``."""
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+    if head[:1] not in (b"{", b"["):
         return False
     if _NOT.search(head):
         return False

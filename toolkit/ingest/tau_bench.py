@@ -181,7 +181,6 @@ _REWARD = re.compile(rb'"reward"\s*:')
 
 def sniff(head: bytes) -> bool:
     """τ-bench: JSON runs carrying ``reward`` and a ``traj`` message list."""
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return head[:1] in (b"{", b"[") and bool(_TRAJ.search(head)) and bool(_REWARD.search(head))
 
 

@@ -158,11 +158,7 @@ def sniff(head: bytes) -> bool:
     The keys after a long ``history`` can lie beyond the head, so the hand-crafted files (which
     begin with ``history``) are recognised by their first step's ``"role": "human"``.
     """
-    return (
-        head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
-        and bool(_HISTORY.search(head))
-        and bool(_SNIFF.search(head))
-    )
+    return head[:1] == b"{" and bool(_HISTORY.search(head)) and bool(_SNIFF.search(head))
 
 
 FORMAT = Format(name="who_and_when", sniff=sniff, read=read)
