@@ -89,6 +89,8 @@ _REQUEST = (
     f'"scope":{{"name":"VARCHAR","version":"VARCHAR","attributes":{_KV}}},"spans":[{_SPAN}]}}]}}]}}'
 )
 
+# ``otlp_kv_body``: a member without a key is NULL, which ``array_to_string`` leaves out (no
+# filtered copy of the list)
 _MACROS = f"""
 CREATE OR REPLACE TEMP MACRO otlp_scalar(v) AS CASE
     WHEN v['stringValue'] IS NOT NULL THEN to_json(v['stringValue'])
@@ -108,13 +110,12 @@ CREATE OR REPLACE TEMP MACRO otlp_value(v) AS coalesce(CASE
         from_json(v['kvlistValue']->'values', '{_KV}'),
         lambda a: to_json(a.key) || ':' || otlp_scalar(a.value)), ',') || '}}'
     ELSE otlp_scalar(v) END, 'null');
-CREATE OR REPLACE TEMP MACRO otlp_kv_body(kv, skip) AS nullif(array_to_string(list_transform(
-    list_filter(kv, lambda a: a.key IS NOT NULL AND NOT list_contains(skip, a.key)),
+CREATE OR REPLACE TEMP MACRO otlp_kv_body(kv) AS nullif(array_to_string(list_transform(kv,
     lambda a: to_json(a.key) || ':' || otlp_value(a.value)), ','), '');
 CREATE OR REPLACE TEMP MACRO otlp_kv_members(kv, skip) AS list_transform(
     list_filter(kv, lambda a: a.key IS NOT NULL AND NOT list_contains(skip, a.key)),
     lambda a: {{'key': a.key, 'text': to_json(a.key) || ':' || otlp_value(a.value)}});
-CREATE OR REPLACE TEMP MACRO otlp_kv_obj(kv) AS ('{{' || coalesce(otlp_kv_body(kv, []), '') || '}}')::JSON;
+CREATE OR REPLACE TEMP MACRO otlp_kv_obj(kv) AS ('{{' || coalesce(otlp_kv_body(kv), '') || '}}')::JSON;
 CREATE OR REPLACE TEMP MACRO otlp_ts(x) AS CASE WHEN try_cast(x AS BIGINT) > 0
     THEN make_timestamptz(try_cast(x AS BIGINT) // 1000) END;
 """
@@ -318,7 +319,7 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, origin: str) -> None:
                CASE WHEN s.status.code IN ('1', 'STATUS_CODE_OK') THEN 'ok'
                     WHEN s.status.code IN ('2', 'STATUS_CODE_ERROR') THEN 'error' END AS status_code,
                s.status.message AS status_message,
-               '{{' || concat_ws(',', otlp_kv_body(s.attributes, []), CASE
+               '{{' || concat_ws(',', otlp_kv_body(s.attributes), CASE
                    WHEN list_has_any(span_keys, tail_keys) THEN nullif(array_to_string(list_transform(
                        list_filter(tail, lambda t: NOT list_contains(span_keys, t.key)),
                        lambda t: t.text), ','), '')
