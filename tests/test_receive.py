@@ -545,3 +545,16 @@ def test_a_trace_another_writer_stored_meanwhile_is_looked_up_in_events(live, tm
     assert post(receiver.url, body(spans[2:4]))[0] == 200
     assert receiver.writer.whole == set()  # its root is a stored row of no live span
     assert count(con, f"events WHERE trace_id = '{trace}' AND kind = 'span'") == 5
+
+
+def test_a_trace_whose_rows_all_came_from_live_spans_is_not_looked_for_in_events(live):
+    """Its earlier rows were just replaced: the merge's identity check, which reads the
+    stored events of known traces (a scan that grows with the database), has none to read."""
+    con, receiver = live
+    spans = agent_runs(runs=1, steps=2)  # 5 spans, the root last
+    assert post(receiver.url, body(spans[:2]))[0] == 200
+    assert post(receiver.url, body(spans[2:]))[0] == 200
+    assert receiver.writer.cur.execute("SELECT count(*) FROM stage_known").fetchall()[0][0] == 0
+    assert count(con, "events WHERE kind = 'span'") == 5
+    assert post(receiver.url, body(spans[2:]))[0] == 200  # a retry adds nothing
+    assert count(con, "events WHERE kind = 'span'") == 5

@@ -240,6 +240,7 @@ def merge_stage(
     *,
     per_request: bool = False,
     recompute: list[str] | None = None,
+    unstored: list[str] | None = None,
     derive: bool = True,
 ) -> tuple[int, int]:
     """Move the staged rows into the canonical tables; return ``(events added, rejected)``.
@@ -251,6 +252,8 @@ def merge_stage(
     ``recompute``: traces whose staged fields were derived from all their spans (the live
     receiver maps a trace again as its spans arrive): their staged values replace the stored
     ones where they say something, instead of only filling empty ones.
+    ``unstored``: traces the caller knows to hold no stored event (the live writer has just
+    replaced their rows): the identity check does not read ``events`` for them.
     ``derive=False``: leave the analyses' derived tables to the caller (the live writer
     refreshes them once for several batches).
     """
@@ -274,10 +277,14 @@ def merge_stage(
     # A record can only be stored already when its trace is: the identity check reads the
     # stored events of the staged traces that are known (none, for a file of new runs), so
     # its cost follows the new data, not the database.
-    con.execute("""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE stage_known AS
         SELECT DISTINCT trace_id FROM stage_events
-        WHERE trace_id IN (SELECT trace_id FROM traces)""")
+        WHERE trace_id IN (SELECT trace_id FROM traces) AND NOT list_contains($unstored, trace_id)
+        """,
+        {"unstored": unstored or []},
+    )
     if con.execute("SELECT count(*) FROM stage_known").fetchall()[0][0]:
         keyed = f"""SELECT * FROM ({keyed}) n WHERE NOT EXISTS (
             SELECT 1 FROM events e WHERE e.trace_id IN (SELECT trace_id FROM stage_known)

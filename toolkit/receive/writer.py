@@ -390,9 +390,12 @@ class Writer(threading.Thread):
                     DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
                       AND origin IN (SELECT origin FROM live_old)
                 """)
-            # the batch's events are appended from ``first_rowid`` on (counted per request by it)
+            # the batch's events are appended from ``first_rowid`` on (counted per request by it);
+            # the complete traces hold no stored row now: the merge need not look for theirs
             complete, first_rowid = self._complete()
-            merge_stage(cur, None, per_request=True, recompute=complete, derive=False)
+            merge_stage(
+                cur, None, per_request=True, recompute=complete, unstored=complete, derive=False
+            )
             traces = cur.execute(
                 "SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_events"
             ).fetchall()[0][0]
