@@ -61,11 +61,11 @@ from toolkit.ingest.files import (
     document_is_json,
     file_head,
     json_kind,
+    line_blocks,
     looks_like_jsonl,
     not_blank,
     parse_json,
     stage_document,
-    stage_file_lines,
     stage_json_stream,
     stage_raw_records,
     starts_with_object,
@@ -130,7 +130,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         if statement.strip():
             con.execute(statement)
     if looks_like_jsonl(file_head(path)):
-        stage_file_lines(con, path)
+        _stage_lines(con, path)
         mode = "lines"
     else:
         stage_document(con, path)
@@ -143,7 +143,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             if not stage_json_stream(con, path):
                 return
             mode = "lines"
-    _parse(con)
+        _parse(con)
     prefix = f"{path}#" if mode == "document" else f"{path}:"
     if mode == "document":
         con.execute(
@@ -247,10 +247,33 @@ def _malformed(request: dict) -> list[tuple[str, object, str]]:
     return out
 
 
-def _parse(con: duckdb.DuckDBPyConnection) -> None:
-    """Parse each request of ``raw_records`` once into ``otlp_req(ord, r, why)``."""
+# requests a batch of the Arrow table a JSON Lines block is parsed from (requests run to
+# megabytes: DuckDB's threads share the batches)
+_PARSE_BATCH = 256
+
+
+def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """``raw_records`` (as :func:`toolkit.ingest.files.stage_file_lines` makes it) and
+    ``otlp_req`` of a JSON Lines file, each block parsed from its Arrow table: a parse of
+    ``raw_records`` (one row group up to 122,880 lines) would run on one thread."""
+    con.execute("CREATE OR REPLACE TEMP TABLE raw_records (raw VARCHAR, ord BIGINT)")
+    _parse(con)  # no rows yet: the table's columns
+    for table in line_blocks(con, path):
+        batches = table.to_batches(max_chunksize=_PARSE_BATCH)
+        con.register("_raw_lines", pa.Table.from_batches(batches, schema=table.schema))
+        try:
+            con.execute("INSERT INTO raw_records SELECT raw, ord FROM _raw_lines")
+            _parse(con, "_raw_lines")
+        finally:
+            con.unregister("_raw_lines")
+
+
+def _parse(con: duckdb.DuckDBPyConnection, lines: str | None = None) -> None:
+    """Parse each request of ``raw_records`` once into ``otlp_req(ord, r, why)`` (or add
+    those of ``lines``, a table of the same columns)."""
+    head = "INSERT INTO otlp_req" if lines else "CREATE OR REPLACE TEMP TABLE otlp_req AS"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE otlp_req AS
+        {head}
         SELECT ord, r, CASE
                 WHEN r IS NULL AND NOT json_valid(raw) THEN 'not valid JSON'
                 WHEN r IS NULL THEN 'not a JSON object'
@@ -258,7 +281,7 @@ def _parse(con: duckdb.DuckDBPyConnection) -> None:
             END AS why
         FROM (SELECT ord, raw, CASE WHEN {starts_with_object("raw")}
                                     THEN try(json_transform(raw, '{_REQUEST}')) END AS r
-              FROM raw_records WHERE {not_blank("raw")})
+              FROM {lines or "raw_records"} WHERE {not_blank("raw")})
     """)
 
 
