@@ -347,10 +347,18 @@ def _flatten(con: duckdb.DuckDBPyConnection, prefix: str, origin: str) -> None:
                        list_filter(tail, lambda t: NOT list_contains(span_keys, t.key)),
                        lambda t: t.text), ','), '')
                    ELSE tail_text END) || '}}' AS attrs,
-               list_transform(s.events, lambda e: struct_pack(name := e.name,
-                   ts := otlp_ts(e.timeUnixNano), attrs := otlp_kv_obj(e.attributes))) AS events,
-               list_transform(s.links, lambda l: struct_pack(trace_id := l.traceId,
-                   span_id := l.spanId, attrs := otlp_kv_obj(l.attributes))) AS links
+               -- the attributes' nested lambdas cost per chunk of spans even where no span has
+               -- events or links (0.1 CPU s per 200k spans): a chunk without any skips them
+               CASE WHEN len(s.events) > 0 THEN list_transform(s.events, lambda e: struct_pack(
+                        name := e.name, ts := otlp_ts(e.timeUnixNano),
+                        attrs := otlp_kv_obj(e.attributes)))
+                    ELSE list_transform(s.events, lambda e: struct_pack(name := e.name,
+                        ts := NULL::TIMESTAMPTZ, attrs := NULL::JSON)) END AS events,
+               CASE WHEN len(s.links) > 0 THEN list_transform(s.links, lambda l: struct_pack(
+                        trace_id := l.traceId, span_id := l.spanId,
+                        attrs := otlp_kv_obj(l.attributes)))
+                    ELSE list_transform(s.links, lambda l: struct_pack(trace_id := l.traceId,
+                        span_id := l.spanId, attrs := NULL::JSON)) END AS links
         FROM sp
         """,
         {"p": prefix},
