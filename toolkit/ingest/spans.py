@@ -261,42 +261,36 @@ def stage_spans(
     con.execute("""
         INSERT INTO stage_rejects SELECT origin, why, record FROM span_mapped WHERE why IS NOT NULL
     """)
-    # ``ord`` numbers the rows by (pos, n): each span's first number is counted over the narrow
-    # (rowid, pos, events) of the spans and joined back, where a row_number window over the
-    # rows would hold every column of them. A span and its events are unnested together, so
-    # the rows come out in the spans' order (for the file readers, ``pos`` order, as before).
     con.execute(f"""
         INSERT INTO stage_events BY NAME
-        WITH o AS (
-            SELECT rowid AS r, sum(1 + coalesce(len(events), 0)) OVER (ORDER BY pos, rowid
-                       ROWS UNBOUNDED PRECEDING) - coalesce(len(events), 0) AS first_ord
-            FROM span_mapped WHERE why IS NULL)
-        SELECT tid AS trace_id, source, origin, first_ord + n AS ord,
-               CASE WHEN n = 0 THEN sid ELSE sid || ':event:' || n END AS event_id,
-               CASE WHEN n = 0 THEN parent_id END AS parent_id,
-               CASE WHEN n = 0 THEN pid ELSE sid END AS parent_span_id,
-               CASE WHEN n = 0 THEN record_kind ELSE 'span_event' END AS kind,
-               CASE WHEN n = 0 THEN name ELSE e.name END AS name,
-               CASE WHEN n = 0 THEN ts ELSE e.ts END AS ts,
-               CASE WHEN n = 0 THEN end_ts END AS end_ts,
-               CASE WHEN n = 0 THEN status WHEN e.name = 'exception' THEN 'error' END AS status,
-               CASE WHEN n > 0 THEN coalesce(nullif(e.name, ''), 'event')
-                    ELSE coalesce({_first(["gen_ai.operation.name", "openinference.span.kind"])}, op,
-                                  nullif(name, ''), 'span') END AS type,
-               CASE WHEN n = 0 THEN {_first(["gen_ai.tool.name", "tool.name", "messaging.destination.name", "peer.service"])}
-                    END AS target,
-               CASE WHEN n = 0 AND consumer_side THEN {attr("messaging.message.id")} END AS idempotency_key,
-               CASE WHEN n > 0 THEN {_first(_EVENT_CONTENT_KEYS, "e.attrs")}
-                    ELSE coalesce({out_keys}, {in_keys}) END AS content,
-               CASE WHEN n > 0 THEN e.attrs ELSE span_splice(attrs, concat_ws(',',
-                   '"span.kind":' || to_json(kind),
-                   '"otel.status_description":' || to_json(nullif(status_message, '')),
-                   CASE WHEN len(links) > 0 THEN '"links":' || to_json(links) END,
-                   CASE WHEN use_link AND link.trace_id <> tid
-                        THEN '"parent_trace_id":' || to_json(link.trace_id) END)) END AS attrs
-        FROM (SELECT *, unnest(list_concat([NULL], events)) AS e,
-                     generate_subscripts(list_concat([NULL], events), 1) - 1 AS n
-              FROM span_mapped m JOIN o ON o.r = m.rowid)
+        SELECT trace_id, event_id, parent_id, parent_span_id, kind, name, type, source, target,
+               ts, end_ts, status, idempotency_key, content, attrs, origin,
+               row_number() OVER (ORDER BY pos, n) AS ord
+        FROM (
+            SELECT tid AS trace_id, sid AS event_id, parent_id, pid AS parent_span_id,
+                   record_kind AS kind, name, source, ts, end_ts, status, origin, pos, 0 AS n,
+                   coalesce({_first(["gen_ai.operation.name", "openinference.span.kind"])}, op,
+                            nullif(name, ''), 'span') AS type,
+                   {_first(["gen_ai.tool.name", "tool.name", "messaging.destination.name", "peer.service"])}
+                       AS target,
+                   CASE WHEN consumer_side THEN {attr("messaging.message.id")} END AS idempotency_key,
+                   coalesce({out_keys}, {in_keys}) AS content,
+                   span_splice(attrs, concat_ws(',',
+                       '"span.kind":' || to_json(kind),
+                       '"otel.status_description":' || to_json(nullif(status_message, '')),
+                       CASE WHEN len(links) > 0 THEN '"links":' || to_json(links) END,
+                       CASE WHEN use_link AND link.trace_id <> tid
+                            THEN '"parent_trace_id":' || to_json(link.trace_id) END)) AS attrs
+            FROM span_mapped WHERE why IS NULL
+            UNION ALL
+            SELECT tid, sid || ':event:' || n, NULL, sid, 'span_event', e.name, source, e.ts, NULL,
+                   CASE WHEN e.name = 'exception' THEN 'error' END, origin, pos, n,
+                   coalesce(nullif(e.name, ''), 'event'), NULL, NULL,
+                   {_first(_EVENT_CONTENT_KEYS, "e.attrs")}, e.attrs
+            FROM (SELECT tid, sid, source, origin, pos, unnest(events) AS e,
+                         generate_subscripts(events, 1) AS n
+                  FROM span_mapped WHERE why IS NULL AND len(events) > 0)
+        )
     """)
     _stage_traces(con)
     span_tree.derive(con)
