@@ -9,17 +9,22 @@ with ``toolkit.ingest`` and, in the same run, measures two baselines on the same
 * a plain Python converter: ``json.loads`` per line and a loop over spans building row dicts
   (the usual hand-written importer; rows are not even inserted).
 
-Prints spans/s, seconds, peak RSS (``resource.getrusage``) and the ratios.
+Prints spans/s, seconds, CPU seconds (all threads), peak RSS (``resource.getrusage``), the
+ratios and the load average (the machine may be shared). Then what the live receiver pays per
+batch: :func:`toolkit.ingest.spans.stage_spans` over the first ``--batch`` spans (ids in their
+normal form, as the receiver keeps them), median of 20 runs.
 
-Usage: ``python benchmarks/ingest_otlp.py [--spans 200000]``
+Usage: ``python benchmarks/ingest_otlp.py [--spans 200000] [--batch 2000]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +32,9 @@ from pathlib import Path
 import duckdb
 
 import toolkit
+from toolkit.ingest import otlp
+from toolkit.ingest.base import create_stage
+from toolkit.ingest.spans import normal_ids, stage_spans
 
 SERVICES = ["gateway", "planner-agent", "coder-agent", "tool-runner", "billing"]
 
@@ -255,9 +263,39 @@ def baseline_python(path: Path) -> int:
     return rows
 
 
+def batch_cost(path: Path, spans: int, repeats: int = 20) -> tuple[float, float]:
+    """Median wall and CPU seconds of one ``stage_spans`` call over the spans of the file's
+    first requests (at least ``spans`` of them), as the live receiver maps a batch."""
+    requests, n = [], 0
+    with path.open() as fh:
+        for number, line in enumerate(fh, 1):
+            requests.append((number, line))
+            n += sum(
+                len(ss["spans"])
+                for rs in json.loads(line)["resourceSpans"]
+                for ss in rs["scopeSpans"]
+            )
+            if n >= spans:
+                break
+    con = toolkit.connect()
+    create_stage(con)
+    otlp.read_requests(con, requests, "bench:")
+    con.execute(f"CREATE TEMP TABLE batch AS SELECT * REPLACE ({normal_ids()}) FROM otel_spans")
+    walls, cpus = [], []
+    for _ in range(repeats):
+        create_stage(con)
+        wall, cpu = time.perf_counter(), time.process_time()
+        stage_spans(con, "(SELECT * FROM batch)", normalized=True)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    con.close()
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=2_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "spans.otlp.jsonl"
@@ -269,13 +307,14 @@ def main() -> None:
         )
 
         con = toolkit.connect()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = toolkit.ingest(con, path)
         ours = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         events = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         assert result["rejected"].tolist() == [0], result
         print(
-            f"toolkit.ingest:      {ours:6.2f} s  {n / ours:10,.0f} spans/s  "
+            f"toolkit.ingest:      {ours:6.2f} s  {n / ours:10,.0f} spans/s  {cpu:.2f} CPU s "
             f"({events:,} events incl. span events; peak RSS {_rss_mb():.0f} MB)"
         )
         con.close()
@@ -299,6 +338,12 @@ def main() -> None:
             f"ratio: toolkit is {py / ours:.1f}x the Python loop; read_json alone is "
             f"{ours / raw:.1f}x faster than toolkit"
         )
+        wall, cpu = batch_cost(path, args.batch)
+        print(
+            f"stage_spans per batch of {args.batch:,} spans: {wall * 1e3:.1f} ms "
+            f"({cpu * 1e3:.1f} ms CPU), median of 20"
+        )
+        print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":
