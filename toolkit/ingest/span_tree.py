@@ -85,8 +85,14 @@ _ATTR_KEYS = [
 _ATTR_STRUCT = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _ATTR_KEYS) + "}"
 
 
-def _first_rule(rules: list[tuple[str, str]]) -> str:
-    return "coalesce(" + ", ".join(f"nullif(trim({sql}), '')" for _, sql in rules) + ")"
+def _rule_columns(rules: list[tuple[str, str]], name: str) -> str:
+    """Each rule's value, trimmed, as a column ``<name><i>``: ``nullif`` repeats its argument
+    (DuckDB expands it), so it applies to these columns rather than to the rules' SQL."""
+    return ", ".join(f"trim({sql}) AS {name}{i}" for i, (_, sql) in enumerate(rules))
+
+
+def _first_rule(rules: list[tuple[str, str]], name: str) -> str:
+    return "coalesce(" + ", ".join(f"nullif({name}{i}, '')" for i in range(len(rules))) + ")"
 
 
 def derive(con: duckdb.DuckDBPyConnection) -> None:
@@ -94,8 +100,8 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE st_span AS
         SELECT trace_id, event_id, parent_span_id, kind, type, name, source, target, ts, end_ts,
-               status, ord, {_first_rule(AGENT_RULES)} AS own_agent,
-               {_first_rule(TARGET_RULES)} AS rule_target,
+               status, ord, {_first_rule(AGENT_RULES, "agent_")} AS own_agent,
+               {_first_rule(TARGET_RULES, "target_")} AS rule_target,
                coalesce(a['span.kind'] = 'consumer', false)
                    OR lower(coalesce(a['messaging.operation.type'], a['messaging.operation'], ''))
                       IN ('receive', 'process', 'deliver', 'settle') AS consumer_side,
@@ -103,9 +109,11 @@ def derive(con: duckdb.DuckDBPyConnection) -> None:
                         a['thread_id']) AS session_id,
                coalesce(attrs->>'$.parent_trace_id', trace_id) AS cause_trace, parent_id,
                try_cast(a['smolagents.max_steps'] AS BIGINT) AS max_steps
-        FROM (SELECT *, CASE WHEN attrs IS NOT NULL
-                             THEN try(json_transform(attrs, '{_ATTR_STRUCT}')) END AS a
-              FROM stage_events WHERE kind IN ('span', 'span_event', 'message'))
+        FROM (SELECT *, {_rule_columns(AGENT_RULES, "agent_")},
+                     {_rule_columns(TARGET_RULES, "target_")}
+              FROM (SELECT *, CASE WHEN attrs IS NOT NULL
+                                   THEN try(json_transform(attrs, '{_ATTR_STRUCT}')) END AS a
+                    FROM stage_events WHERE kind IN ('span', 'span_event', 'message')))
     """)
     # Agents flow down the containment tree, and from a message to its later stages (AutoGen
     # publishes a created message from a new root span linked to it). UNION (not ALL) keeps a
