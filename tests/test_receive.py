@@ -26,6 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.trace import Status, StatusCode
 
 import toolkit
+from tests.analyze.test_derived import _assert_same_as_a_rebuild
+from toolkit import db
 from toolkit.analyze import derived
 from toolkit.receive.protocol import request_to_json
 
@@ -558,3 +560,56 @@ def test_a_trace_whose_rows_all_came_from_live_spans_is_not_looked_for_in_events
     assert count(con, "events WHERE kind = 'span'") == 5
     assert post(receiver.url, body(spans[2:]))[0] == 200  # a retry adds nothing
     assert count(con, "events WHERE kind = 'span'") == 5
+
+
+def test_files_ingested_on_the_connection_while_the_receiver_writes(live, tmp_path):
+    """A file ingest on the notebook's connection and the receiver's writer and deriver
+    write the same tables (traces, the derived state): the ingest waits for the batch being
+    merged instead of failing on a write-write conflict, and nothing is lost either way."""
+    con, receiver = live
+    spans = agent_runs(runs=12, steps=2)
+    bodies = [body(spans[i : i + 4]) for i in range(0, len(spans), 4)]
+    statuses: list[int] = []
+    sender = threading.Thread(
+        target=lambda: statuses.extend(post(receiver.url, b)[0] for b in bodies)
+    )
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"run-{n}.json"
+        path.write_text(json_format.MessageToJson(encode_spans(agent_runs(runs=1, steps=1))))
+        paths.append(path)
+    sender.start()
+    loaded = [toolkit.ingest(con, path)["status"].tolist() for path in paths]
+    loaded.append(toolkit.ingest(con, paths)["status"].tolist())  # several: one deferred refresh
+    sender.join(30)
+    assert statuses == [200] * len(bodies)
+    assert loaded == [["loaded"]] * 6 + [["skipped"] * 6]
+    assert count(con, "events WHERE kind = 'span'") == len(spans) + 6 * 3
+    assert count(con, "traces") == 12 + 6
+    receiver.stop()
+    _assert_same_as_a_rebuild(con)
+
+
+def test_the_write_gate_lets_shared_holders_side_by_side_and_an_exclusive_one_alone():
+    gate = db.WriteGate()
+    order: list[str] = []
+    with gate.shared(), gate.shared():  # two shared holders at once
+        waiter = threading.Thread(target=lambda: _hold(gate.exclusive(), order, "exclusive"))
+        waiter.start()
+        time.sleep(0.05)
+        late = threading.Thread(target=lambda: _hold(gate.shared(), order, "shared"))
+        late.start()  # queued behind the waiting exclusive holder
+        time.sleep(0.05)
+        assert order == []
+    waiter.join(5)
+    late.join(5)
+    assert order == ["exclusive", "shared"]
+    with gate.exclusive(), gate.exclusive():  # re-entrant in one thread
+        pass
+    with gate.shared():
+        pass
+
+
+def _hold(context, order: list[str], name: str) -> None:
+    with context:
+        order.append(name)

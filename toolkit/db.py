@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -181,6 +183,79 @@ def is_live(con: Any) -> bool:
         return _LIVE.get(con, 0) > 0
     except TypeError:  # a connection that cannot be weakly referenced is never marked
         return False
+
+
+class WriteGate:
+    """Which threads of this process write a connection's database at one time.
+
+    DuckDB's transactions are optimistic: when two update the same row (a trace's fields, the
+    derived tables' state), the second to commit fails ("Conflict on update"). A live
+    receiver's writer and deriver write different tables and go side by side (:meth:`shared`);
+    any other write on the connection, a file ingest, waits until their transactions end and
+    holds new ones off until its own has (:meth:`exclusive`). Waiting writers of either kind
+    go before new shared ones, so a steady stream of batches cannot starve an ingest.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._owner: int | None = None  # the thread holding it exclusively
+        self._depth = 0  # how many times that thread entered (an ingest inside an ingest)
+        self._waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the gate beside the other shared holders."""
+        with self._cond:
+            while self._owner is not None or self._waiting:
+                self._cond.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the gate alone (re-entrant within one thread)."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me:
+                self._waiting += 1
+                try:
+                    while self._owner is not None or self._shared:
+                        self._cond.wait()
+                finally:
+                    self._waiting -= 1
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner = None
+                    self._cond.notify_all()
+
+
+_GATES: weakref.WeakKeyDictionary[Any, WriteGate] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def write_gate(con: Any) -> WriteGate:
+    """The :class:`WriteGate` of ``con`` (one per connection object; a connection that cannot
+    be weakly referenced gets a gate of its own each time, which guards nothing)."""
+    with _GATES_LOCK:
+        try:
+            gate = _GATES.get(con)
+            if gate is None:
+                gate = _GATES[con] = WriteGate()
+        except TypeError:
+            gate = WriteGate()
+    return gate
 
 
 def tracer_of(con: Any) -> StatementTracer | None:

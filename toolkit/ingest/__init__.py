@@ -41,6 +41,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from toolkit.analyze import derived
+from toolkit.db import write_gate
 from toolkit.ingest import (
     agentrx,
     atif,
@@ -248,26 +249,29 @@ def ingest_file(
     except BaseException:
         drop_stage(con)
         raise
-    con.execute("BEGIN TRANSACTION")
+    # a live receiver on con holds its next batch until this file is in (see WriteGate)
     try:
-        added, rejected = merge_stage(con, file_hash, derive=derive)
-        seconds = time.perf_counter() - started
-        if staged or rejected:
-            con.execute(
-                "INSERT INTO ingests VALUES ($h, $path, $fmt, $rows, $rej, now(), $s)",
-                {
-                    "h": file_hash,
-                    "path": str(path),
-                    "fmt": name,
-                    "rows": added,
-                    "rej": rejected,
-                    "s": seconds,
-                },
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with write_gate(con).exclusive():
+            con.execute("BEGIN TRANSACTION")
+            try:
+                added, rejected = merge_stage(con, file_hash, derive=derive)
+                seconds = time.perf_counter() - started
+                if staged or rejected:
+                    con.execute(
+                        "INSERT INTO ingests VALUES ($h, $path, $fmt, $rows, $rej, now(), $s)",
+                        {
+                            "h": file_hash,
+                            "path": str(path),
+                            "fmt": name,
+                            "rows": added,
+                            "rej": rejected,
+                            "s": seconds,
+                        },
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
     finally:
         drop_stage(con)
     # Never "loaded" when nothing was: a file of rejects only, or of no records at all, says so.
@@ -288,25 +292,28 @@ def _refresh_derived(con: duckdb.DuckDBPyConnection, first_rowid: int, added: in
     rows) and move the later ones down: then the range no longer holds exactly the new events,
     and the traces whose record counts changed are found by count instead (slower, as right).
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        in_range = con.execute(
-            "SELECT count(*) FROM events WHERE rowid >= $first", {"first": first_rowid}
-        ).fetchall()[0][0]
-        if in_range == added:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _toolkit_ingested AS "
-                "SELECT DISTINCT trace_id FROM events WHERE rowid >= $first",
-                {"first": first_rowid},
-            )
-            derived.refresh(con, "SELECT trace_id FROM _toolkit_ingested", first_rowid=first_rowid)
-            con.execute("DROP TABLE _toolkit_ingested")
-        else:
-            derived.refresh(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with write_gate(con).exclusive():
+        con.execute("BEGIN TRANSACTION")
+        try:
+            in_range = con.execute(
+                "SELECT count(*) FROM events WHERE rowid >= $first", {"first": first_rowid}
+            ).fetchall()[0][0]
+            if in_range == added:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _toolkit_ingested AS "
+                    "SELECT DISTINCT trace_id FROM events WHERE rowid >= $first",
+                    {"first": first_rowid},
+                )
+                derived.refresh(
+                    con, "SELECT trace_id FROM _toolkit_ingested", first_rowid=first_rowid
+                )
+                con.execute("DROP TABLE _toolkit_ingested")
+            else:
+                derived.refresh(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def ingest(

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.analyze import derived
+from toolkit.db import write_gate
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Deriver(threading.Thread):
     def __init__(self, con: duckdb.DuckDBPyConnection, idle: Callable[[], bool]) -> None:
         super().__init__(name="toolkit-receive-deriver", daemon=True)
         self.cur = con.cursor()
+        self.write_gate = write_gate(con)
         self.idle = idle  # whether the writer has had nothing to do for a while
         # held by the writer from a batch's COMMIT until its traces are added, and here from
         # taking them until the refresh's snapshot: the snapshot holds exactly the batches taken
@@ -109,6 +111,10 @@ class Deriver(threading.Thread):
                 done.set()
 
     def _refresh(self) -> None:
+        with self.write_gate.shared():  # beside the writer; a file ingest waits (or goes first)
+            self._refresh_tables()
+
+    def _refresh_tables(self) -> None:
         cur = self.cur
         with self.lock:
             traces, first_rowid = self.traces, self.first_rowid

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from toolkit.db import write_gate
 from toolkit.ingest import otlp
 from toolkit.ingest.base import create_stage, merge_stage, stage_rows
 from toolkit.ingest.spans import SPAN_DDL, create_span_table, normal_ids, stage_spans
@@ -159,6 +160,8 @@ class Writer(threading.Thread):
         self.working = False  # a batch is being collected or merged
         self.done_at = 0.0  # when the last batch was done
         self.deriver = Deriver(con, self._idle)
+        # beside the deriver; a file ingest on ``con`` waits for the batch being merged
+        self.write_gate = write_gate(con)
 
     # ------------------------------------------------------------------ the loop
 
@@ -305,9 +308,10 @@ class Writer(threading.Thread):
         self.n += len(fresh)
         create_stage(cur)
         try:
-            self._receive(fresh, numbers, time.time())
-            old = self._restage(first)
-            self._transaction(fresh, numbers, old, started)
+            with self.write_gate.shared():  # from reading the stored rows to the commit
+                self._receive(fresh, numbers, time.time())
+                old = self._restage(first)
+                self._transaction(fresh, numbers, old, started)
         except BaseException:
             # the batch's spans leave ``live_spans`` with it (its tables rolled back)
             cur.execute("DELETE FROM live_spans WHERE req >= $f", {"f": first})
