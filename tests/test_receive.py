@@ -29,6 +29,7 @@ import toolkit
 from tests.analyze.test_derived import _assert_same_as_a_rebuild
 from toolkit import db
 from toolkit.analyze import derived
+from toolkit.receive import deriver as deriver_module
 from toolkit.receive.protocol import request_to_json
 
 PB, JS = "application/x-protobuf", "application/json"
@@ -613,3 +614,30 @@ def test_the_write_gate_lets_shared_holders_side_by_side_and_an_exclusive_one_al
 def _hold(context, order: list[str], name: str) -> None:
     with context:
         order.append(name)
+
+
+def test_the_deriver_finds_new_rows_after_deleted_rows_were_compacted(live, monkeypatch):
+    """Rowids are positions: the writer deletes the earlier rows of a trace it maps again, and
+    a later commit can compact them away and move every later row down. The deriver's range
+    for new traces then still covers their rows (the count of the events stored before them,
+    less the events deleted since), so no refresh falls back to counting every trace's rows
+    in ``events`` (a scan that grows with the database); the tables equal a rebuild."""
+    con, receiver = live
+    deriver = receiver.writer.deriver
+    monkeypatch.setattr(deriver_module, "DERIVE_EVERY", 1e9)  # refresh when asked, below
+    monkeypatch.setattr(deriver, "idle", lambda: False)
+    ranges: list[int | None] = []
+    rebuild = derived._rebuild
+    monkeypatch.setattr(derived, "_rebuild", lambda con, m, first: ranges.append(first) or rebuild(con, m, first))  # fmt: skip
+    spans = agent_runs(runs=1500, steps=3)  # 10,500 spans in 42 requests, each run across two
+    for i in range(0, len(spans), 250):
+        assert post(receiver.url, body(spans[i : i + 250]))[0] == 200
+        if i // 250 % 3 == 2:
+            derived.ensure(con)  # a refresh of the last three batches
+    derived.ensure(con)
+    stored = count(con, "events")
+    slots = con.execute("SELECT max(rowid) + 1 FROM events").fetchall()[0][0]
+    assert deriver.deleted > slots - stored  # rows were deleted, and some compacted away
+    assert len(ranges) > 10 and None not in ranges
+    receiver.stop()
+    _assert_same_as_a_rebuild(con, repair=False)

@@ -44,7 +44,9 @@ class Deriver(threading.Thread):
         # taking them until the refresh's snapshot: the snapshot holds exactly the batches taken
         self.lock = threading.Lock()
         self.traces: list[str] = []  # of the batches committed since the last refresh
-        self.first_rowid: int | None = None  # where the first of those batches' events start
+        # no event of those batches has a lower rowid (see :meth:`add`)
+        self.first_rowid: int | None = None
+        self.deleted = 0  # events the writer deleted so far (replaced rows of live traces)
         self.since = 0.0  # when that batch was committed
         self.readers: list[threading.Event] = []  # readers waiting for the tables
         self.wake = threading.Event()
@@ -52,11 +54,21 @@ class Deriver(threading.Thread):
         self.ok = True  # the last refresh succeeded
         self.last_error: str | None = None
 
-    def add(self, traces: list[str], first_rowid: int) -> None:
-        """Record a committed batch (called by the writer, holding :attr:`lock`)."""
+    def add(self, traces: list[str], floor: int, deleted: int) -> None:
+        """Record a committed batch (called by the writer, holding :attr:`lock`): its traces,
+        how many events were stored before its own (``floor``), and how many it deleted.
+
+        Rowids are positions: a commit can compact the rows deleted so far (DuckDB does, at
+        its own pace) and move every later row down, so an earlier batch's rowid range is
+        not where its rows are now. Its rows are never lower than the count of events stored
+        before them, less the events deleted since, which is the range handed to the refresh.
+        """
         self.traces += traces
+        self.deleted += deleted
         if self.first_rowid is None:
-            self.first_rowid, self.since = first_rowid, time.monotonic()
+            self.first_rowid, self.since = floor, time.monotonic()
+        else:
+            self.first_rowid = max(0, self.first_rowid - deleted)
 
     def catch_up(self, timeout: float) -> bool:
         """Wait until the derived tables hold what was committed before this call (called by
@@ -117,14 +129,14 @@ class Deriver(threading.Thread):
     def _refresh_tables(self) -> None:
         cur = self.cur
         with self.lock:
-            traces, first_rowid = self.traces, self.first_rowid
+            traces, first_rowid, deleted = self.traces, self.first_rowid, self.deleted
             self.traces, self.first_rowid = [], None
             try:
                 cur.execute("BEGIN TRANSACTION")
                 # DuckDB takes the snapshot at the first read: before the next batch commits
                 cur.execute("SELECT count(*) FROM traces").fetchall()
             except BaseException:
-                self._restore(traces, first_rowid)
+                self._restore(traces, first_rowid, deleted)
                 raise
         try:
             changed = pa.table({"trace_id": pa.array(traces, pa.string())})
@@ -142,11 +154,13 @@ class Deriver(threading.Thread):
             with contextlib.suppress(duckdb.Error):  # (a failed COMMIT has rolled back)
                 cur.execute("ROLLBACK")
             with self.lock:
-                self._restore(traces, first_rowid)
+                self._restore(traces, first_rowid, deleted)
             raise
 
-    def _restore(self, traces: list[str], first_rowid: int | None) -> None:
-        """Put back what a failed refresh took: tried again next time, with what came since."""
+    def _restore(self, traces: list[str], first_rowid: int | None, deleted: int) -> None:
+        """Put back what a failed refresh took (``deleted``: :attr:`deleted` when it took
+        them): tried again next time, with what came since."""
         self.traces = traces + self.traces
-        if first_rowid is not None:  # (earlier than any batch added since)
-            self.first_rowid, self.since = first_rowid, time.monotonic()
+        if first_rowid is not None:  # (lower than any batch added since)
+            self.first_rowid = max(0, first_rowid - (self.deleted - deleted))
+            self.since = time.monotonic()

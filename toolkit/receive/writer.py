@@ -389,14 +389,15 @@ class Writer(threading.Thread):
         cur = self.cur
         cur.execute("BEGIN TRANSACTION")
         try:
+            deleted = 0
             if old:  # the earlier rows of the traces mapped again are replaced by their new mapping
-                cur.execute("""
+                deleted = cur.execute("""
                     DELETE FROM events WHERE trace_id IN (SELECT DISTINCT tid FROM live_old)
                       AND origin IN (SELECT origin FROM live_old)
-                """)
+                """).fetchall()[0][0]
             # the batch's events are appended from ``first_rowid`` on (counted per request by it);
             # the complete traces hold no stored row now: the merge need not look for theirs
-            complete, first_rowid = self._complete()
+            complete, first_rowid, stored = self._complete()
             merge_stage(
                 cur, None, per_request=True, recompute=complete, unstored=complete, derive=False
             )
@@ -432,7 +433,7 @@ class Writer(threading.Thread):
                 cur.unregister("_live_requests")
             with self.deriver.lock:  # the deriver's snapshot never falls in between
                 cur.execute("COMMIT")
-                self.deriver.add(traces, first_rowid)
+                self.deriver.add(traces, stored, deleted)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
@@ -459,21 +460,23 @@ class Writer(threading.Thread):
             self.counts["rejects"] += rejects
             self.counts["committed_requests"] += len(fresh)
 
-    def _complete(self) -> tuple[list[str], int]:
+    def _complete(self) -> tuple[list[str], int, int]:
         """The staged traces whose every stored row was mapped again (after the ``DELETE`` of
-        their earlier rows: their fields are recomputed) and the first rowid of the batch.
+        their earlier rows: their fields are recomputed), the first rowid of the batch in its
+        transaction, and how many events are stored before it.
 
         Asking ``events`` reads the whole table (it grows with the database); instead, a trace
         new to the database is complete, and so is one in :attr:`whole` (all its rows came from
         spans still in ``live_spans``) unless something else ingested meanwhile: only the rest
         (traces a file or an earlier session stored) is looked up in ``events``."""
         cur = self.cur
-        new, staged, ingests, first_rowid = cur.execute("""
+        new, staged, ingests, first_rowid, stored = cur.execute("""
             SELECT (SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_traces
                     WHERE trace_id NOT IN (SELECT trace_id FROM traces)),
                    (SELECT coalesce(list(DISTINCT trace_id), []) FROM stage_traces),
                    (SELECT count(*) FROM ingests),
-                   (SELECT coalesce(max(rowid) + 1, 0) FROM events)
+                   (SELECT coalesce(max(rowid) + 1, 0) FROM events),
+                   (SELECT count(*) FROM events)
         """).fetchall()[0]
         if ingests != self.ingests:  # another writer stored something: its traces too, maybe
             self.whole.clear()
@@ -490,7 +493,7 @@ class Writer(threading.Thread):
                     {"ids": unsure},
                 ).fetchall()[0][0]
             )
-        return sorted(complete), int(first_rowid)
+        return sorted(complete), int(first_rowid), int(stored)
 
     def _per_request(
         self, numbers: list[int], first_rowid: int
