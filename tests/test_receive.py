@@ -641,3 +641,27 @@ def test_the_deriver_finds_new_rows_after_deleted_rows_were_compacted(live, monk
     assert len(ranges) > 10 and None not in ranges
     receiver.stop()
     _assert_same_as_a_rebuild(con, repair=False)
+
+
+def test_a_reader_on_another_cursor_repairs_the_tables_beside_the_deriver(live):
+    """A cursor of the connection is not the connection the deriver keeps: its analyses
+    refresh the derived tables themselves, in a transaction, beside the deriver's. When both
+    update the same rows, the one that loses looks again instead of failing."""
+    con, receiver = live
+    spans = agent_runs(runs=200, steps=2)
+    bodies = [body(spans[i : i + 20]) for i in range(0, len(spans), 20)]
+    statuses: list[int] = []
+    sender = threading.Thread(
+        target=lambda: statuses.extend(post(receiver.url, b)[0] for b in bodies)
+    )
+    sender.start()
+    cursor = con.cursor()
+    analyses = 0
+    while sender.is_alive() or analyses < 2:
+        toolkit.findings(cursor)  # raises if a conflict escapes
+        analyses += 1
+    sender.join(30)
+    assert statuses == [200] * len(bodies)
+    toolkit.findings(cursor)
+    receiver.stop()
+    _assert_same_as_a_rebuild(con, repair=False)

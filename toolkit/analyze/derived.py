@@ -19,6 +19,8 @@ The SQL is written for DuckDB and, transpiled, for Spark (``toolkit.spark``): ``
 
 from __future__ import annotations
 
+import contextlib
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -372,15 +374,50 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
         catch_up = None
     if catch_up is not None and catch_up():
         return
+    for attempt in range(ENSURE_ATTEMPTS):
+        if _current(con):
+            return
+        if _read_only(con) or _exists(con, temporary=True):
+            build(con, temporary=True)
+            return
+        try:
+            _in_transaction(con, refresh)
+            return
+        except duckdb.TransactionException:
+            # another thread refreshed them meanwhile (a live receiver's deriver, a reader on
+            # another cursor): both updated the same rows. Look again: they may be current now
+            if attempt == ENSURE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+ENSURE_ATTEMPTS = 4
+
+
+def _current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the derived tables (temporary ones first) match the data."""
     state = tuple(execute(con, STATE_SQL)[0])
     for temporary in (True, False):
         if _exists(con, temporary=temporary):
             where = "temp.main" if temporary else _main(con)
-            current = tuple(execute(con, f"SELECT * FROM {where}._toolkit_state")[0])
-            if current == state:
-                return
-            break
-    if _read_only(con) or _exists(con, temporary=True):
-        build(con, temporary=True)
-    else:
-        refresh(con)
+            return tuple(execute(con, f"SELECT * FROM {where}._toolkit_state")[0]) == state
+    return False
+
+
+def _in_transaction(
+    con: duckdb.DuckDBPyConnection, work: Callable[[duckdb.DuckDBPyConnection], None]
+) -> None:
+    """Run ``work(con)`` in a transaction of its own (all of it or none is seen), or in the
+    caller's when one is open."""
+    try:
+        execute(con, "BEGIN TRANSACTION")
+    except duckdb.TransactionException:  # the caller's transaction: the work is part of it
+        work(con)
+        return
+    try:
+        work(con)
+        execute(con, "COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # (a failed COMMIT has rolled back)
+            execute(con, "ROLLBACK")
+        raise

@@ -115,6 +115,10 @@ class Deriver(threading.Thread):
                         raise
                     time.sleep(0.05 * (attempt + 1))  # a reader wrote them meanwhile
             self.ok = True
+        except duckdb.TransactionException as e:  # tried again with the next batches
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.warning("toolkit.receive: the derived tables' refresh conflicted with another "
+                        "writer three times; it is tried again with the next batches")  # fmt: skip
         except Exception as e:  # readers repair the tables themselves (``derived.ensure``)
             self.last_error = f"{type(e).__name__}: {e}"
             log.exception("toolkit.receive: the derived tables could not be refreshed")
@@ -141,14 +145,11 @@ class Deriver(threading.Thread):
         try:
             changed = pa.table({"trace_id": pa.array(traces, pa.string())})
             cur.register("_live_changed", changed)
-            try:
-                derived.refresh(
-                    cur,
-                    "SELECT trace_id FROM _live_changed" if traces else None,
-                    first_rowid=first_rowid,
-                )
-            finally:
-                cur.unregister("_live_changed")
+            derived.refresh(
+                cur,
+                "SELECT trace_id FROM _live_changed" if traces else None,
+                first_rowid=first_rowid,
+            )
             cur.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # (a failed COMMIT has rolled back)
@@ -156,6 +157,9 @@ class Deriver(threading.Thread):
             with self.lock:
                 self._restore(traces, first_rowid, deleted)
             raise
+        finally:  # (after the rollback: an aborted transaction refuses even this)
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister("_live_changed")
 
     def _restore(self, traces: list[str], first_rowid: int | None, deleted: int) -> None:
         """Put back what a failed refresh took (``deleted``: :attr:`deleted` when it took
