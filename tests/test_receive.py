@@ -563,17 +563,26 @@ def test_a_trace_whose_rows_all_came_from_live_spans_is_not_looked_for_in_events
     assert count(con, "events WHERE kind = 'span'") == 5
 
 
+def _sender(
+    receiver, spans: list[ReadableSpan], per_request: int
+) -> tuple[threading.Thread, list[int]]:
+    """A thread (not started) that posts ``spans`` in requests of ``per_request``, one after
+    another, and the list its answers' statuses go to."""
+    statuses: list[int] = []
+    bodies = [body(spans[i : i + per_request]) for i in range(0, len(spans), per_request)]
+    sender = threading.Thread(
+        target=lambda: statuses.extend(post(receiver.url, b)[0] for b in bodies)
+    )
+    return sender, statuses
+
+
 def test_files_ingested_on_the_connection_while_the_receiver_writes(live, tmp_path):
     """A file ingest on the notebook's connection and the receiver's writer and deriver
     write the same tables (traces, the derived state): the ingest waits for the batch being
     merged instead of failing on a write-write conflict, and nothing is lost either way."""
     con, receiver = live
     spans = agent_runs(runs=12, steps=2)
-    bodies = [body(spans[i : i + 4]) for i in range(0, len(spans), 4)]
-    statuses: list[int] = []
-    sender = threading.Thread(
-        target=lambda: statuses.extend(post(receiver.url, b)[0] for b in bodies)
-    )
+    sender, statuses = _sender(receiver, spans, 4)
     paths = []
     for n in range(6):
         path = tmp_path / f"run-{n}.json"
@@ -583,7 +592,7 @@ def test_files_ingested_on_the_connection_while_the_receiver_writes(live, tmp_pa
     loaded = [toolkit.ingest(con, path)["status"].tolist() for path in paths]
     loaded.append(toolkit.ingest(con, paths)["status"].tolist())  # several: one deferred refresh
     sender.join(30)
-    assert statuses == [200] * len(bodies)
+    assert statuses == [200] * len(range(0, len(spans), 4))
     assert loaded == [["loaded"]] * 6 + [["skipped"] * 6]
     assert count(con, "events WHERE kind = 'span'") == len(spans) + 6 * 3
     assert count(con, "traces") == 12 + 6
@@ -649,11 +658,7 @@ def test_a_reader_on_another_cursor_repairs_the_tables_beside_the_deriver(live):
     update the same rows, the one that loses looks again instead of failing."""
     con, receiver = live
     spans = agent_runs(runs=200, steps=2)
-    bodies = [body(spans[i : i + 20]) for i in range(0, len(spans), 20)]
-    statuses: list[int] = []
-    sender = threading.Thread(
-        target=lambda: statuses.extend(post(receiver.url, b)[0] for b in bodies)
-    )
+    sender, statuses = _sender(receiver, spans, 20)
     sender.start()
     cursor = con.cursor()
     analyses = 0
@@ -661,7 +666,7 @@ def test_a_reader_on_another_cursor_repairs_the_tables_beside_the_deriver(live):
         toolkit.findings(cursor)  # raises if a conflict escapes
         analyses += 1
     sender.join(30)
-    assert statuses == [200] * len(bodies)
+    assert statuses == [200] * len(range(0, len(spans), 20))
     toolkit.findings(cursor)
     receiver.stop()
     _assert_same_as_a_rebuild(con, repair=False)
