@@ -96,10 +96,6 @@ from toolkit.ingest.files import (
 from toolkit.ingest.spans import create_span_table, stage_spans
 
 _MACROS = r"""
-CREATE OR REPLACE TEMP MACRO oa_time(j) AS CASE
-    WHEN j IS NULL OR json_type(j) = 'NULL' THEN NULL
-    WHEN json_type(j) = 'VARCHAR' THEN coalesce(try_cast(j->>'$' AS TIMESTAMPTZ), span_epoch_ts(j->>'$'))
-    ELSE span_epoch_ts(j::VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO oa_text(j) AS CASE
     WHEN j IS NULL OR json_type(j) = 'NULL' THEN NULL
     WHEN json_type(j) = 'VARCHAR' THEN j->>'$' ELSE j::VARCHAR END;
@@ -121,8 +117,7 @@ _MODEL_TYPES = "('generation', 'response', 'transcription', 'speech')"
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the traces and spans of the OpenAI Agents SDK export ``path`` for ``toolkit.ingest``."""
     create_span_table(con)
-    for statement in _MACROS.split(";"):
-        con.execute(statement)
+    con.execute(_MACROS)
     head = file_head(path)
     if looks_like_jsonl(head) or head[:1] not in (b"{", b"["):
         stage_file_lines(con, path)
@@ -175,7 +170,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE oa_run AS
         WITH spans AS (
-            SELECT trim(j->>'trace_id') AS id, ord, oa_time(j->'started_at') AS ts, t, sd,
+            SELECT trim(j->>'trace_id') AS id, ord, span_json_ts(j->'started_at') AS ts, t, sd,
                    j->>'parent_id' IS NULL AS root
             FROM oa_items WHERE object = 'trace.span' AND nullif(trim(j->>'trace_id'), '') IS NOT NULL
         ),
@@ -210,7 +205,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                j->>'trace_id' AS trace_id, j->>'id' AS span_id, j->>'parent_id' AS parent_span_id,
                coalesce(CASE WHEN t = 'handoff' THEN 'handoff to ' || (sd->>'to_agent') END,
                         sd->>'name', CASE WHEN t IN {_MODEL_TYPES} THEN sd->>'model' END, t) AS name,
-               oa_time(j->'started_at') AS ts, oa_time(j->'ended_at') AS end_ts,
+               span_json_ts(j->'started_at') AS ts, span_json_ts(j->'ended_at') AS end_ts,
                CASE WHEN coalesce(json_type(j->'error'), 'NULL') <> 'NULL' THEN 'error' END
                    AS status_code,
                CASE WHEN json_type(j->'error') = 'OBJECT' THEN concat_ws(': ', j->'error'->>'message',

@@ -45,19 +45,10 @@ from toolkit.ingest.files import (
 )
 from toolkit.ingest.spans import create_span_table, stage_spans
 
-_MACROS = r"""
-CREATE OR REPLACE TEMP MACRO oi_time(j) AS CASE
-    WHEN j IS NULL OR json_type(j) = 'NULL' THEN NULL
-    WHEN json_type(j) = 'VARCHAR' THEN coalesce(try_cast(j->>'$' AS TIMESTAMPTZ), span_epoch_ts(j->>'$'))
-    ELSE span_epoch_ts(j::VARCHAR) END
-"""
-
 
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of the Phoenix/OpenInference export ``path`` for ``toolkit.ingest``."""
     create_span_table(con)
-    for statement in _MACROS.split(";"):
-        con.execute(statement)
     head = file_head(path)
     if looks_like_jsonl(head):
         stage_file_lines(con, path)
@@ -97,7 +88,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                CASE upper(j->>'status_code') WHEN 'OK' THEN 'ok' WHEN 'ERROR' THEN 'error' END
                    AS status_code,
                j->>'status_message' AS status_message,
-               oi_time(j->'start_time') AS ts, oi_time(j->'end_time') AS end_ts,
+               span_json_ts(j->'start_time') AS ts, span_json_ts(j->'end_time') AS end_ts,
                CASE WHEN a.attrs IS NULL AND j->>'span_kind' IS NULL THEN '{}'
                     WHEN (a.attrs->'$."openinference.span.kind"') IS NOT NULL OR j->>'span_kind' IS NULL
                     THEN a.attrs
@@ -105,7 +96,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                         json_object('openinference.span.kind', j->>'span_kind')) END AS attrs,
                list_transform(try(from_json(j->'events',
                    '[{"name":"VARCHAR","timestamp":"JSON","attributes":"JSON"}]')),
-                   lambda e: struct_pack(name := e.name, ts := oi_time(e.timestamp),
+                   lambda e: struct_pack(name := e.name, ts := span_json_ts(e.timestamp),
                                          attrs := e.attributes)) AS events,
                CASE WHEN j IS NULL THEN 'not valid JSON'
                     WHEN json_type(j) <> 'OBJECT' THEN 'not a JSON object' END AS reason

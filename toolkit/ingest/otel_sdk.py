@@ -60,12 +60,6 @@ CREATE OR REPLACE TEMP MACRO sdk_id(j, width) AS CASE
     WHEN json_type(j) <> 'VARCHAR' AND regexp_full_match(j::VARCHAR, '\d+')
         THEN lpad(lower(to_hex(try_cast(j::VARCHAR AS UHUGEINT))), width, '0')
     ELSE j->>'$' END;
-CREATE OR REPLACE TEMP MACRO sdk_time(j) AS CASE
-    WHEN j IS NULL OR json_type(j) = 'NULL' THEN NULL
-    WHEN json_type(j) = 'ARRAY' THEN make_timestamptz(try_cast(
-        try_cast(j->>0 AS HUGEINT) * 1000000 + try_cast(j->>1 AS HUGEINT) // 1000 AS BIGINT))
-    WHEN json_type(j) = 'VARCHAR' THEN coalesce(try_cast(j->>'$' AS TIMESTAMPTZ), span_epoch_ts(j->>'$'))
-    ELSE span_epoch_ts(j::VARCHAR) END;
 CREATE OR REPLACE TEMP MACRO sdk_obj(j) AS CASE WHEN json_type(j) = 'OBJECT' THEN j END
 """
 _EVENTS = '[{"name":"VARCHAR","timestamp":"JSON","time":"JSON","attributes":"JSON"}]'
@@ -78,8 +72,7 @@ _LINKS = (
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of the OTel SDK dump ``path`` for ``toolkit.ingest``."""
     create_span_table(con)
-    for statement in _MACROS.split(";"):
-        con.execute(statement)
+    con.execute(_MACROS)
     head = file_head(path)
     if looks_like_jsonl(head):
         stage_file_lines(con, path)
@@ -116,8 +109,8 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                     WHEN lower(regexp_replace(j->>'kind', '^SpanKind\\.', '')) IN
                          ('internal', 'server', 'client', 'producer', 'consumer')
                     THEN lower(regexp_replace(j->>'kind', '^SpanKind\\.', '')) END AS kind,
-               sdk_time(coalesce(j->'start_time', j->'startTime')) AS ts,
-               sdk_time(coalesce(j->'end_time', j->'endTime')) AS end_ts,
+               span_json_ts(coalesce(j->'start_time', j->'startTime')) AS ts,
+               span_json_ts(coalesce(j->'end_time', j->'endTime')) AS end_ts,
                CASE WHEN upper(j->'status'->>'status_code') = 'OK' OR j->'status'->>'code' = '1' THEN 'ok'
                     WHEN upper(j->'status'->>'status_code') = 'ERROR' OR j->'status'->>'code' = '2'
                     THEN 'error' END AS status_code,
@@ -127,7 +120,7 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                                                            j->'instrumentationLibrary'->>'name')),
                    coalesce(sdk_obj(j->'attributes'), '{{}}')) AS attrs,
                list_transform(try(from_json(j->'events', '{_EVENTS}')), lambda e: struct_pack(
-                   name := e.name, ts := sdk_time(coalesce(e.timestamp, e.time)),
+                   name := e.name, ts := span_json_ts(coalesce(e.timestamp, e.time)),
                    attrs := sdk_obj(e.attributes))) AS events,
                list_transform(try(from_json(j->'links', '{_LINKS}')), lambda l: struct_pack(
                    trace_id := coalesce(sdk_id(l.context.trace_id, 32), sdk_id(l.context.traceId, 32)),

@@ -128,9 +128,7 @@ _KINDS = "['internal', 'server', 'client', 'producer', 'consumer']"
 def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Stage the spans of the OTLP/JSON file ``path`` for ``toolkit.ingest``."""
     create_span_table(con)
-    for statement in _MACROS.split(";"):
-        if statement.strip():
-            con.execute(statement)
+    con.execute(_MACROS)
     if looks_like_jsonl(file_head(path)):
         _stage_lines(con, path)
         mode = "lines"
@@ -177,9 +175,7 @@ def read_requests(
     :func:`toolkit.ingest.spans.stage_spans` (after adding rows of its own, if it wants).
     """
     create_span_table(con)
-    for statement in _MACROS.split(";"):
-        if statement.strip():
-            con.execute(statement)
+    con.execute(_MACROS)
     stage_raw_records(con, list(requests))
     _parse(con)
     con.execute(

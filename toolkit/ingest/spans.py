@@ -210,6 +210,15 @@ def create_span_table(con: duckdb.DuckDBPyConnection) -> None:
         WHEN try_cast(x AS DOUBLE) >= 1e14 THEN make_timestamptz(try_cast(x AS DOUBLE)::BIGINT)
         WHEN try_cast(x AS DOUBLE) >= 1e11 THEN make_timestamptz((try_cast(x AS DOUBLE) * 1e3)::BIGINT)
         ELSE make_timestamptz((try_cast(x AS DOUBLE) * 1e6)::BIGINT) END""")
+    # A time as the JSON readers find it: RFC 3339 text, epoch numbers (or their text) by
+    # magnitude, or OTel JS's high-resolution [seconds, nanoseconds]; JSON null is none.
+    con.execute("""CREATE OR REPLACE TEMP MACRO span_json_ts(j) AS CASE
+        WHEN j IS NULL OR json_type(j) = 'NULL' THEN NULL
+        WHEN json_type(j) = 'ARRAY' THEN make_timestamptz(try_cast(
+            try_cast(j->>0 AS HUGEINT) * 1000000 + try_cast(j->>1 AS HUGEINT) // 1000 AS BIGINT))
+        WHEN json_type(j) = 'VARCHAR'
+            THEN coalesce(try_cast(j->>'$' AS TIMESTAMPTZ), span_epoch_ts(j->>'$'))
+        ELSE span_epoch_ts(j::VARCHAR) END""")
 
 
 def stage_spans(
