@@ -141,7 +141,7 @@ def test_every_option_has_help_and_shows_its_default():
 
 @pytest.mark.parametrize(
     ("command", "choices"),
-    [("ingest", "[auto|parquet|mast|"), ("export", "[auto|parquet|csv|"),
+    [("ingest", "[auto|parquet|adamast|mast|"), ("export", "[auto|parquet|csv|"),
      ("findings", "[table|csv|jsonl]")],
 )  # fmt: skip
 def test_format_lists_its_choices_and_default(command, choices, capsys):

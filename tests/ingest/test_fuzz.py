@@ -16,7 +16,7 @@ from tests.ingest.fuzzing import run_parallel, seeds
 PER_FORMAT = 80
 # The readers this rule was built into; a reader added later joins when it follows it.
 FORMATS = {
-    "agentrx", "atif", "cloudevents", "jaeger", "langfuse", "mast", "openinference",
+    "adamast", "agentrx", "atif", "cloudevents", "jaeger", "langfuse", "mast", "openinference",
     "otel_sdk", "otlp", "parquet", "tau_bench", "who_and_when", "zipkin",
 }  # fmt: skip
 

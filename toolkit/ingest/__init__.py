@@ -43,6 +43,7 @@ from tqdm import tqdm
 from toolkit.analyze import derived
 from toolkit.db import write_gate
 from toolkit.ingest import (
+    adamast,
     agentrx,
     atif,
     cloudevents,
@@ -73,6 +74,7 @@ from toolkit.ingest.parquet import export_parquet
 # specific formats come before more general ones.
 FORMATS: list[Format] = [
     parquet.FORMAT,
+    adamast.FORMAT,  # before mast: an AdaMAST list of MAST records names mas_name too
     mast.FORMAT,
     who_and_when.FORMAT,
     agentrx.FORMAT,

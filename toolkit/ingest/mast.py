@@ -199,6 +199,16 @@ def _content_key(rec: dict, sha: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
+def llm_labels(
+    con: duckdb.DuckDBPyConnection, labels: Any, trace_id: str, origin: str
+) -> list[dict]:
+    """The ``annotations`` rows of a ``mast_annotation`` object (``{"1.1": 0|1|null, ...}``,
+    final codes, annotator ``mast-llm``), as the full MAD file and AdaMAST records carry it."""
+    if not isinstance(labels, dict):
+        raise ValueError(f"not an object of failure-mode codes but {type(labels).__name__}")
+    return _annotations(con, {"mast_annotation": labels}, trace_id, origin)
+
+
 def _annotations(
     con: duckdb.DuckDBPyConnection, rec: dict, trace_id: str, origin: str
 ) -> list[dict]:
