@@ -57,6 +57,12 @@ def test_each_converter_s_blocks_become_events(unified):
         ("message", "WRITER", None),
         ("final_answer", "WRITER", None),
     ]
+    assert _events(unified, "adamast:codex_session:codex_sre_rollout-1") == [
+        ("message", "user", None),
+        ("tool_call", "assistant", "shell"),
+        ("tool_result", "tool", "assistant"),
+        ("message", "assistant", None),
+    ]
     # KIRA steps: [TASK_COMPLETE] under an action header is its text, not a header
     assert [t for t, _, _ in _events(unified, "adamast:kira:kira-1")] == [
         "message", "tool_call", "tool_result", "message", "tool_call",
@@ -75,7 +81,7 @@ def test_events_chain_in_conversation_order(unified):
         SELECT count(*) FILTER (seq = 0 AND parent_id IS NULL),
                count(*) FILTER (seq > 0 AND parent_id = CAST(seq - 1 AS VARCHAR)), count(*)
         FROM events""").fetchall()  # fmt: skip
-    assert rows == [(6, 29, 35)]
+    assert rows == [(7, 32, 39)]
 
 
 def test_trace_fields_from_the_record_and_its_verdict(unified):
