@@ -68,6 +68,7 @@ from toolkit.ingest.files import (
     RECORD_FAILURES,
     check_record,
     file_head,
+    json_lines,
     looks_like_jsonl,
     parse_json,
     read_bytes,
@@ -129,15 +130,7 @@ def _records(path: Path, rejects: Rejects) -> list[tuple[str, Any]]:
             return []
         items = doc if isinstance(doc, list) else [doc]
         return [(f"{path}#{n}", item) for n, item in enumerate(items, start=1)]
-    records: list[tuple[str, Any]] = []
-    for n, line in enumerate(text.split("\n"), start=1):  # \n only: U+2028 may sit in a string
-        if not line.strip(" \t\r"):
-            continue
-        try:
-            records.append((f"{path}:{n}", parse_json(line)))
-        except ValueError as e:
-            rejects.add(f"{path}:{n}", f"not valid JSON: {e}", line)
-    return records
+    return json_lines(path, text, rejects)
 
 
 def _run(record: Any, origin: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

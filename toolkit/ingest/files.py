@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from toolkit.ingest.base import IngestError, RecordError, reject, stage_rows
+from toolkit.ingest.base import IngestError, RecordError, Rejects, reject, stage_rows
 
 BOM = b"\xef\xbb\xbf"
 # Nesting a Python reader accepts in one record: deeper JSON is a reject, never a RecursionError
@@ -79,6 +79,21 @@ def load_json(con: duckdb.DuckDBPyConnection, path: Path) -> Any | None:
     if doc is None:  # a document that is `null` holds no record of any format: a reject
         reject(con, f"{path}#0", "the document is null", text[:10000])
     return doc
+
+
+def json_lines(path: Path, text: str, rejects: Rejects) -> list[tuple[str, Any]]:
+    """``(origin, record)`` for each non-blank line of ``text`` (``path:N``, N 1-based); a line
+    that is not JSON goes to ``rejects``. Lines are split on ``\n`` only: U+2028 may sit inside
+    a JSON string."""
+    records: list[tuple[str, Any]] = []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):  # JSON white space only
+            continue
+        try:
+            records.append((f"{path}:{n}", parse_json(line)))
+        except ValueError as e:
+            rejects.add(f"{path}:{n}", f"not valid JSON: {e}", line)
+    return records
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:

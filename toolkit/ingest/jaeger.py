@@ -74,6 +74,7 @@ from toolkit.ingest.files import (
     as_list,
     check_record,
     json_kind,
+    json_lines,
     looks_like_jsonl,
     parse_json,
     read_bytes,
@@ -321,14 +322,8 @@ def read(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             rejects.add(f"{path}#0", f"file is not valid JSON: {e}", text[:10000])
             rejects.flush()
             return
-        # one span per line; split on \n only (U+2028 may sit inside a JSON string)
-        for n, line in enumerate(text.split("\n"), start=1):
-            if not line.strip(" \t\r"):  # JSON white space only
-                continue
-            try:
-                items.append((parse_json(line), {}, f"{path}:{n}", None))
-            except ValueError as e:
-                rejects.add(f"{path}:{n}", f"not valid JSON: {e}", line)
+        # one span per line
+        items += [(span, {}, origin, None) for origin, span in json_lines(path, text, rejects)]
     else:
         for n, (span, procs, why) in enumerate(_spans(doc), start=1):
             items.append((span, procs, f"{path}#{n}", why))

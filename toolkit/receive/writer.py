@@ -397,7 +397,7 @@ class Writer(threading.Thread):
                 """).fetchall()[0][0]
             # the batch's events are appended from ``first_rowid`` on (counted per request by it);
             # the complete traces hold no stored row now: the merge need not look for theirs
-            complete, first_rowid, stored = self._complete()
+            complete, first_rowid, events_before = self._complete()
             merge_stage(
                 cur, None, per_request=True, recompute=complete, unstored=complete, derive=False
             )
@@ -433,7 +433,7 @@ class Writer(threading.Thread):
                 cur.unregister("_live_requests")
             with self.deriver.lock:  # the deriver's snapshot never falls in between
                 cur.execute("COMMIT")
-                self.deriver.add(traces, stored, deleted)
+                self.deriver.add(traces, events_before, deleted)
         except BaseException:
             cur.execute("ROLLBACK")
             raise
